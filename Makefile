@@ -48,7 +48,7 @@ validate: setup
 # Reference values from R's metafor (Debian r-cran-metafor); the tests do not need R.
 reference: setup
 	@bash tools/install-sysdeps.sh r
-	Rscript tests/reference/make_reference.R tests/reference
+	for f in tests/reference/*.R; do echo "Rscript $$f"; Rscript "$$f" tests/reference || exit 1; done
 
 bench: setup
 	$(PY) bench/parse.py
