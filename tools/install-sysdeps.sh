@@ -7,7 +7,7 @@ want=()
 for group in "$@"; do
   case "$group" in
     chromium) command -v chromium >/dev/null 2>&1 || want+=(chromium) ;;
-    r) Rscript -e 'library(metafor); library(metadat)' >/dev/null 2>&1 || want+=(r-base-core r-cran-metafor r-cran-metadat) ;;
+    r) Rscript -e 'library(metafor); library(metadat); library(jsonlite)' >/dev/null 2>&1 || want+=(r-base-core r-cran-metafor r-cran-metadat r-cran-jsonlite) ;;
     *) echo "install-sysdeps: unknown group '$group'" >&2; exit 2 ;;
   esac
 done

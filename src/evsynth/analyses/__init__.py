@@ -1,0 +1,1 @@
+"""Analyses: onset (time course), duration (durability, relapse), adverse events, sensitivity."""

@@ -1,0 +1,1 @@
+"""Curated extraction tables: schemas, loading and validation, statistic conversions, vocabulary."""

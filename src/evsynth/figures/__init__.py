@@ -1,0 +1,1 @@
+"""Figures: forest, funnel, onset, duration, side effects, PRISMA flow."""
