@@ -1,0 +1,345 @@
+"""Streaming parser for PubMed/MEDLINE XML (EFetch ``db=pubmed&retmode=xml`` output).
+
+The element structure follows NLM's PubMed DTD (``pubmed_250101.dtd`` and its predecessors back to
+``pubmed_160101.dtd``): https://dtd.nlm.nih.gov/ncbi/pubmed/doc/out/250101/index.html .
+
+The parser uses :func:`lxml.etree.iterparse` and clears every record once it has been read, so memory
+stays flat however large the file. It never loads DTDs, resolves entities or touches the network.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from lxml import etree
+
+__all__ = ["MedlineParseError", "parse_medline", "RECORD_FIELDS", "NCT_PATTERN"]
+
+#: Keys of every dict yielded by :func:`parse_medline`, in table order.
+RECORD_FIELDS = (
+    "pmid",
+    "doi",
+    "pmcid",
+    "title",
+    "abstract",
+    "journal",
+    "year",
+    "volume",
+    "issue",
+    "pages",
+    "authors",
+    "pub_types",
+    "mesh",
+    "keywords",
+    "nct_ids",
+    "language",
+    "source_db",
+    "record_type",
+)
+
+#: ClinicalTrials.gov identifiers: ``NCT`` followed by exactly eight digits.
+NCT_PATTERN = re.compile(r"(?<![A-Za-z0-9])NCT\d{8}(?!\d)")
+_YEAR = re.compile(r"\b(\d{4})\b")
+_RECORD_TAGS = ("PubmedArticle", "PubmedBookArticle", "DeleteCitation")
+_ROOT_TAGS = ("PubmedArticleSet",)
+
+
+class MedlineParseError(ValueError):
+    """A file is not PubMed XML (wrong root element, malformed XML, or a record without a PMID)."""
+
+
+def _text(elem: etree._Element | None) -> str | None:
+    """All text inside ``elem`` (inline markup such as ``<i>`` kept as text), whitespace collapsed."""
+    if elem is None:
+        return None
+    text = " ".join("".join(elem.itertext()).split())
+    return text or None
+
+
+def _empty_record(pmid: str, record_type: str) -> dict[str, Any]:
+    rec: dict[str, Any] = dict.fromkeys(RECORD_FIELDS)
+    for key in ("authors", "pub_types", "mesh", "keywords", "nct_ids"):
+        rec[key] = []
+    rec["pmid"] = pmid
+    rec["source_db"] = "pubmed"
+    rec["record_type"] = record_type
+    return rec
+
+
+def _abstract(abstract: etree._Element | None) -> str | None:
+    """Abstract sections, each ``"LABEL: text"`` when labelled, joined by newlines.
+
+    An empty labelled section (``<AbstractText Label="METHODS"/>``) is kept as ``"METHODS:"`` so the
+    structure of the abstract stays visible.
+    """
+    if abstract is None:
+        return None
+    parts = []
+    for section in abstract.iterchildren("AbstractText"):
+        body = _text(section) or ""
+        label = section.get("Label")
+        if label:
+            parts.append(f"{label}: {body}" if body else f"{label}:")
+        elif body:
+            parts.append(body)
+    return "\n".join(parts) or None
+
+
+def _authors(author_list: etree._Element | None) -> list[str]:
+    """Authors as ``"LastName Initials"``; a group author as its ``CollectiveName``."""
+    if author_list is None:
+        return []
+    out = []
+    for author in author_list.iterchildren("Author"):
+        last = author.findtext("LastName")
+        if last:
+            initials = author.findtext("Initials")
+            out.append(f"{last} {initials}" if initials else last)
+        else:
+            collective = _text(author.find("CollectiveName"))
+            if collective:
+                out.append(collective)
+    return out
+
+
+def _year(pub_date: etree._Element | None) -> int | None:
+    """``PubDate/Year``, else the first four-digit year in ``PubDate/MedlineDate`` (e.g. "1998 Dec-1999 Jan")."""
+    if pub_date is None:
+        return None
+    year = pub_date.findtext("Year")
+    if year and year.strip().isdigit():
+        return int(year)
+    medline_date = pub_date.findtext("MedlineDate")
+    if medline_date:
+        match = _YEAR.search(medline_date)
+        if match:
+            return int(match.group(1))
+    return None
+
+
+def _mesh(citation: etree._Element) -> list[str]:
+    """MeSH descriptor names; a trailing ``*`` marks a major topic.
+
+    A heading counts as a major topic when its descriptor or any of its qualifiers has
+    ``MajorTopicYN="Y"`` (PubMed's ``[majr]`` definition).
+    """
+    out = []
+    for heading in citation.iterfind("MeshHeadingList/MeshHeading"):
+        descriptor = heading.find("DescriptorName")
+        if descriptor is None:
+            continue
+        name = _text(descriptor)
+        if not name:
+            continue
+        major = descriptor.get("MajorTopicYN") == "Y" or any(
+            q.get("MajorTopicYN") == "Y" for q in heading.iterchildren("QualifierName")
+        )
+        out.append(name + "*" if major else name)
+    return out
+
+
+def _keywords(parent: etree._Element) -> list[str]:
+    """Keywords from every ``KeywordList``, duplicates dropped, first-seen order kept."""
+    seen: dict[str, None] = {}
+    for kw in parent.iterfind("KeywordList/Keyword"):
+        text = _text(kw)
+        if text:
+            seen.setdefault(text, None)
+    return list(seen)
+
+
+def _article_ids(id_list: etree._Element | None) -> dict[str, str]:
+    """``{IdType: value}`` from one ``ArticleIdList`` (first value of each type)."""
+    ids: dict[str, str] = {}
+    if id_list is not None:
+        for aid in id_list.iterchildren("ArticleId"):
+            value = (aid.text or "").strip()
+            if value:
+                ids.setdefault(aid.get("IdType", ""), value)
+    return ids
+
+
+def _nct_ids(databank_parent: etree._Element | None, *texts: str | None) -> list[str]:
+    """NCT ids from the ClinicalTrials.gov ``DataBank`` and from free text, deduplicated and sorted."""
+    found: set[str] = set()
+    if databank_parent is not None:
+        for bank in databank_parent.iterfind("DataBankList/DataBank"):
+            if (bank.findtext("DataBankName") or "").strip().lower() != "clinicaltrials.gov":
+                continue
+            for acc in bank.iterfind("AccessionNumberList/AccessionNumber"):
+                value = (acc.text or "").strip().upper()
+                if value:
+                    found.add(value)
+    for text in texts:
+        if text:
+            found.update(NCT_PATTERN.findall(text))
+    return sorted(found)
+
+
+def _languages(parent: etree._Element) -> str | None:
+    """Language codes lower-cased (the 2016 files write ``ENG``); several joined with ``|``."""
+    langs: dict[str, None] = {}
+    for lang in parent.iterchildren("Language"):
+        value = (lang.text or "").strip().lower()
+        if value:
+            langs.setdefault(value, None)
+    return "|".join(langs) or None
+
+
+def _pages(article: etree._Element) -> str | None:
+    pages = article.findtext("Pagination/MedlinePgn")
+    if pages and pages.strip():
+        return pages.strip()
+    start = article.findtext("Pagination/StartPage")
+    end = article.findtext("Pagination/EndPage")
+    if start and end:
+        return f"{start.strip()}-{end.strip()}"
+    return start.strip() if start else None
+
+
+def _parse_article(elem: etree._Element, path: str) -> dict[str, Any]:
+    citation = elem.find("MedlineCitation")
+    pmid = citation.findtext("PMID") if citation is not None else None
+    if not pmid or not pmid.strip():
+        raise MedlineParseError(f"{path}: line {elem.sourceline}: PubmedArticle without MedlineCitation/PMID")
+    rec = _empty_record(pmid.strip(), "article")
+    article = citation.find("Article")
+    ids = _article_ids(elem.find("PubmedData/ArticleIdList"))
+    if article is not None:
+        rec["title"] = _text(article.find("ArticleTitle"))
+        rec["abstract"] = _abstract(article.find("Abstract"))
+        rec["journal"] = _text(article.find("Journal/Title"))
+        issue = article.find("Journal/JournalIssue")
+        if issue is not None:
+            rec["year"] = _year(issue.find("PubDate"))
+            rec["volume"] = _text(issue.find("Volume"))
+            rec["issue"] = _text(issue.find("Issue"))
+        rec["pages"] = _pages(article)
+        rec["authors"] = _authors(article.find("AuthorList"))
+        rec["pub_types"] = [t for t in map(_text, article.iterfind("PublicationTypeList/PublicationType")) if t]
+        rec["language"] = _languages(article)
+        if "doi" not in ids:
+            for eloc in article.iterchildren("ELocationID"):
+                if eloc.get("EIdType") == "doi" and eloc.get("ValidYN", "Y") == "Y" and eloc.text:
+                    ids["doi"] = eloc.text.strip()
+                    break
+    rec["doi"] = ids.get("doi")
+    rec["pmcid"] = ids.get("pmc")
+    rec["mesh"] = _mesh(citation)
+    rec["keywords"] = _keywords(citation)
+    rec["nct_ids"] = _nct_ids(article, rec["title"], rec["abstract"])
+    return rec
+
+
+def _parse_book(elem: etree._Element, path: str) -> dict[str, Any]:
+    doc = elem.find("BookDocument")
+    pmid = doc.findtext("PMID") if doc is not None else None
+    if not pmid or not pmid.strip():
+        raise MedlineParseError(f"{path}: line {elem.sourceline}: PubmedBookArticle without BookDocument/PMID")
+    rec = _empty_record(pmid.strip(), "book")
+    ids = _article_ids(doc.find("ArticleIdList"))
+    ids.update(_article_ids(elem.find("PubmedBookData/ArticleIdList")))
+    rec["title"] = _text(doc.find("ArticleTitle")) or _text(doc.find("Book/BookTitle"))
+    rec["abstract"] = _abstract(doc.find("Abstract"))
+    rec["journal"] = _text(doc.find("Book/BookTitle"))
+    rec["year"] = _year(doc.find("Book/PubDate"))
+    rec["volume"] = _text(doc.find("Book/Volume"))
+    rec["pages"] = _pages(doc)
+    rec["authors"] = _authors(doc.find("AuthorList"))
+    rec["pub_types"] = [t for t in map(_text, doc.iterchildren("PublicationType")) if t]
+    rec["language"] = _languages(doc)
+    rec["doi"] = ids.get("doi")
+    rec["pmcid"] = ids.get("pmc")
+    rec["keywords"] = _keywords(doc)
+    rec["nct_ids"] = _nct_ids(doc, rec["title"], rec["abstract"])
+    return rec
+
+
+def _check_root(root: etree._Element | None, path: str) -> None:
+    if root is None or root.tag not in _ROOT_TAGS:
+        tag = "nothing" if root is None else f"<{root.tag}>"
+        raise MedlineParseError(
+            f"{path}: root element is {tag}, expected <PubmedArticleSet>: not PubMed EFetch XML "
+            "(an HTML error page or an E-utilities error response?)"
+        )
+
+
+def parse_medline(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
+    """Yield one dict per record of a PubMed EFetch XML file, streaming.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A ``PubmedArticleSet`` document as returned by EFetch (``db=pubmed``, ``retmode=xml``), or a
+        MEDLINE/PubMed baseline or update file.
+
+    Yields
+    ------
+    dict
+        Keys :data:`RECORD_FIELDS`. Scalars are ``str`` (``year`` is ``int``) or ``None`` when absent;
+        ``authors``, ``pub_types``, ``mesh``, ``keywords`` and ``nct_ids`` are lists (empty when absent).
+        ``record_type`` is ``"article"`` (``PubmedArticle``), ``"book"`` (``PubmedBookArticle``) or
+        ``"delete"``: a ``DeleteCitation`` yields one record per deleted PMID with every other field empty.
+
+    Raises
+    ------
+    MedlineParseError
+        The file is not well-formed XML, its root element is not ``PubmedArticleSet`` (e.g. the
+        HTTP 301 HTML page), or a record has no PMID. The message names the file and line.
+
+    Notes
+    -----
+    * ``doi`` and ``pmcid`` come from ``PubmedData/ArticleIdList`` only, never from the
+      ``ReferenceList`` (whose references carry their own ``ArticleIdList``); ``doi`` falls back to a
+      valid ``Article/ELocationID[@EIdType="doi"]``.
+    * ``abstract``: ``AbstractText`` sections in order, ``"LABEL: text"`` when labelled, joined by ``\\n``.
+    * ``year``: ``PubDate/Year``, else the first four-digit year in ``PubDate/MedlineDate``.
+    * ``nct_ids``: ClinicalTrials.gov ``DataBank`` accession numbers plus ``NCT\\d{8}`` found in the title
+      or abstract, deduplicated and sorted.
+    * Text is taken with inline markup flattened and runs of whitespace collapsed to one space.
+    """
+    path = os.fspath(path)
+    context = etree.iterparse(
+        path,
+        events=("end",),
+        tag=_RECORD_TAGS,
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+    )
+    checked = False
+    try:
+        for _event, elem in context:
+            if not checked:
+                _check_root(elem.getroottree().getroot(), path)
+                checked = True
+            tag = elem.tag
+            if tag == "PubmedArticle":
+                yield _parse_article(elem, path)
+            elif tag == "PubmedBookArticle":
+                yield _parse_book(elem, path)
+            else:
+                for pmid in elem.iterchildren("PMID"):
+                    if pmid.text and pmid.text.strip():
+                        yield _empty_record(pmid.text.strip(), "delete")
+            # Free the record and everything before it: memory stays flat.
+            elem.clear(keep_tail=False)
+            parent = elem.getparent()
+            if parent is not None:
+                while elem.getprevious() is not None:
+                    del parent[0]
+    except etree.XMLSyntaxError as exc:
+        raise MedlineParseError(f"{path}: not well-formed XML: {exc}") from exc
+    if not checked:
+        _check_root(context.root, path)
+
+
+def pmids_in_file(path: str | os.PathLike[str]) -> list[str]:
+    """PMIDs of the records in an EFetch XML file, in file order (a fast pass used to validate batches)."""
+    return [rec["pmid"] for rec in parse_medline(path)]
