@@ -1,0 +1,36 @@
+"""PubMed retrieval (NCBI E-utilities) and MEDLINE XML parsing.
+
+Modules
+-------
+client    the E-utilities HTTP client: all network access, retries, answer validation
+throttle  the cross-process request budget (3/s, or 10/s with an API key)
+retrieve  ``fetch``: search + batched EFetch into a resumable snapshot directory
+parser    ``parse_medline``: streaming MEDLINE XML parser
+cli       ``evsynth fetch``
+"""
+
+from evsynth.pubmed.client import (
+    EutilsClient,
+    EutilsError,
+    EutilsPermanentError,
+    EutilsResponseError,
+    MissingRecordsError,
+    SearchResult,
+)
+from evsynth.pubmed.parser import RECORD_FIELDS, MedlineParseError, parse_medline
+from evsynth.pubmed.retrieve import fetch
+from evsynth.pubmed.throttle import FileThrottle
+
+__all__ = [
+    "EutilsClient",
+    "EutilsError",
+    "EutilsPermanentError",
+    "EutilsResponseError",
+    "MissingRecordsError",
+    "SearchResult",
+    "FileThrottle",
+    "MedlineParseError",
+    "RECORD_FIELDS",
+    "fetch",
+    "parse_medline",
+]
