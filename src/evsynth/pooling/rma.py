@@ -227,8 +227,11 @@ def _fit(y, v, X, names, method, test, alpha, tau2_fixed, con, slab, level) -> R
     else:
         QE, QEp, I2, H2, vt = 0.0, 1.0, 0.0, 1.0, 0.0
 
-    # --- prediction interval (predict.rma, intercept-only): crit * sqrt(se^2 + tau2)
-    if p == 1:
+    # --- prediction interval (predict.rma, intercept-only): crit * sqrt(se^2 + tau2);
+    # NaN for FE models, where metafor's predict() gives NA
+    if p == 1 and method == "FE":
+        pi_lb = pi_ub = float("nan")
+    elif p == 1:
         pi_lb = float(beta[0] - crit * np.sqrt(se[0] ** 2 + tau2))
         pi_ub = float(beta[0] + crit * np.sqrt(se[0] ** 2 + tau2))
     else:
