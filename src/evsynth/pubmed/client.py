@@ -157,9 +157,9 @@ def _check_ncbi_error(root: etree._Element, what: str) -> None:
 def parse_esearch(body: bytes) -> SearchResult:
     """Parse an ESearch XML answer (``eSearchResult``); raise :class:`EutilsResponseError` if unusable."""
     root = _parse_xml(body, "esearch")
+    _check_ncbi_error(root, "esearch")
     if root.tag != "eSearchResult":
         raise EutilsResponseError(f"esearch: root element is <{root.tag}>, expected <eSearchResult>")
-    _check_ncbi_error(root, "esearch")
     count_text = root.findtext("Count")
     if count_text is None or not count_text.strip().isdigit():
         raise EutilsResponseError("esearch: answer has no numeric <Count>")
@@ -221,6 +221,7 @@ class EutilsClient:
         Cap on a server's ``Retry-After`` (seconds); the delay is ``max(backoff, Retry-After)``.
     post_threshold : int
         ID lists longer than this are sent by POST (NCBI recommends POST above about 200 UIDs).
+        With an API key every request is sent by POST so the key is never part of a URL.
     throttle : FileThrottle, optional
         Default :meth:`FileThrottle.for_ncbi` (3/s without key, 10/s with one).
     session : requests.Session, optional
@@ -303,7 +304,9 @@ class EutilsClient:
         self.throttle.wait()
         self.requests_made += 1
         try:
-            if method == "POST":
+            # With an API key every request is a POST, so the key travels in the body and never in a
+            # URL that urllib3, proxies or server logs would record.
+            if method == "POST" or self.api_key:
                 resp = self.session.post(url, data=params, timeout=self.timeout, allow_redirects=False)
             else:
                 resp = self.session.get(url, params=params, timeout=self.timeout, allow_redirects=False)

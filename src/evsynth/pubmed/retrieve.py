@@ -166,11 +166,10 @@ def fetch(
             raise ValueError(f"{name}: {value!r} is not YYYY, YYYY/MM or YYYY/MM/DD")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    base_url = resolve_eutils_url(eutils_url)
     if client is None:
         key = api_key if api_key is not None else (os.environ.get("NCBI_API_KEY") or None)
         client = EutilsClient(
-            base_url,
+            resolve_eutils_url(eutils_url),
             api_key=key,
             email=email,
             tool=tool,
@@ -181,6 +180,7 @@ def fetch(
             max_retry_after=max_retry_after,
             throttle=FileThrottle.for_ncbi(key, throttle_dir),
         )
+    base_url = client.base_url
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     search_path = out / "search.json"
