@@ -33,10 +33,6 @@ run_case <- function(name, ai, bi, ci, di, note) {
       out$mh[[length(out$mh) + 1]] <- f
     }
   }
-  for (lvl in c(95, 90)) {
-    call <- sprintf("rma.mh(ai=ai, bi=bi, ci=ci, di=di, measure='OR', level=%d)", lvl)
-    r <- suppressWarnings(rma.mh(ai = ai, bi = bi, ci = ci, di = di, measure = "OR", level = lvl))
-  }
   out$mh_level90 <- local({
     r <- suppressWarnings(rma.mh(ai = ai, bi = bi, ci = ci, di = di, measure = "RR", level = 90))
     f <- fields(r); f$call <- "rma.mh(ai=ai, bi=bi, ci=ci, di=di, measure='RR', level=90)"; f
