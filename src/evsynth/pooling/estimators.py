@@ -35,15 +35,18 @@ RE_METHODS = ("DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")
 
 
 def default_control() -> dict:
-    """Default control settings (see docs/divergences/pooling.md for the threshold).
+    """Default control settings.
 
-    threshold : Fisher-scoring convergence criterion on |change in tau2| (metafor: 1e-5; here 1e-10).
+    threshold : Fisher-scoring convergence criterion on |change in tau2| (metafor's 1e-5, so that
+        default fits follow metafor's default iterations step by step; pass 1e-12 for more digits).
     maxiter : maximum Fisher-scoring iterations (metafor: 100).
     stepadj : step-length factor of the Fisher-scoring updates (metafor: 1).
-    tol : absolute tolerance of the root finders (PM estimator, Q-profile CI).
+    tol : absolute tolerance of the root finders for the PM estimator and the Q-profile CI
+        (metafor's uniroot default is eps^0.25 ~ 1.2e-4; here 1e-12, see
+        docs/divergences/pooling.md).
     ll0check : check whether the ML/REML log-likelihood at tau2 = 0 is higher (metafor: TRUE).
     """
-    return dict(threshold=1e-10, maxiter=100, stepadj=1.0, tol=1e-12, ll0check=True)
+    return dict(threshold=1e-5, maxiter=100, stepadj=1.0, tol=1e-12, ll0check=True)
 
 
 @dataclass
