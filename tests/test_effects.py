@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evsynth.effects import EffectSizeWarning, escalc
+from evsynth.effects import EffectSizeWarning, bias_correction, escalc
 from evsynth.effects.escalc import MEASURES
 
 REF = Path(__file__).parent / "reference"
@@ -133,3 +133,52 @@ def test_bad_column_reports_column_name():
         escalc("OR", ai="e", bi="ne", ci="c", di="nc", data=data)
     with pytest.raises(ValueError, match=r"column 'nope' not found"):
         escalc("OR", ai="nope", bi="ne", ci="c", di="nc", data=data)
+
+
+# --- properties ---------------------------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+counts = st.integers(min_value=0, max_value=60)
+
+
+@settings(max_examples=40, deadline=None)
+@given(a=counts, b=counts, c=counts, d=counts, measure=st.sampled_from(["RR", "OR", "RD", "PETO"]))
+def test_swapping_groups_negates_binary_effect(a, b, c, d, measure):
+    if a + b == 0 or c + d == 0:
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EffectSizeWarning)
+        fwd = escalc(measure, ai=[a], bi=[b], ci=[c], di=[d])
+        rev = escalc(measure, ai=[c], bi=[d], ci=[a], di=[b])
+    np.testing.assert_allclose(rev["yi"], -fwd["yi"], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(rev["vi"], fwd["vi"], rtol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(m1=st.floats(-50, 50), m2=st.floats(-50, 50), s1=st.floats(0.1, 30), s2=st.floats(0.1, 30),
+       n1=st.integers(2, 300), n2=st.integers(2, 300), measure=st.sampled_from(["MD", "SMD", "SMDH"]))
+def test_swapping_groups_negates_continuous_effect(m1, m2, s1, s2, n1, n2, measure):
+    fwd = escalc(measure, m1i=[m1], m2i=[m2], sd1i=[s1], sd2i=[s2], n1i=[n1], n2i=[n2])
+    rev = escalc(measure, m1i=[m2], m2i=[m1], sd1i=[s2], sd2i=[s1], n1i=[n2], n2i=[n1])
+    np.testing.assert_allclose(rev["yi"], -fwd["yi"], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(rev["vi"], fwd["vi"], rtol=1e-10)
+    assert (fwd["vi"] > 0).all()
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(2, 400))
+def test_hedges_correction_close_to_approximation(n):
+    """c(m) -> 1 - 3/(4m - 1) (Hedges 1981 approximation), error O(1/m^2), for m = 2n - 2."""
+    m = 2 * n - 2
+    c = float(bias_correction(m))
+    assert 0 < c < 1
+    assert c == pytest.approx(1 - 3 / (4 * m - 1), abs=0.04 / m**2)
+
+
+def test_hedges_correction_exact_values():
+    # c(2) = Gamma(1)/(1 * Gamma(1/2)) = 1/sqrt(pi); c(4) = Gamma(2)/(sqrt(2) Gamma(3/2)) = 2/sqrt(2 pi)
+    assert float(bias_correction(2)) == pytest.approx(1 / np.sqrt(np.pi), rel=1e-14)
+    assert float(bias_correction(4)) == pytest.approx(2 / np.sqrt(2 * np.pi), rel=1e-14)
+    assert np.isnan(bias_correction(1))
