@@ -133,7 +133,7 @@ def test_five_numbers_closed_form():
 def test_symmetric_summaries_give_mean_equal_median(n, m, half_iqr, extra):
     lo, hi = m - half_iqr, m + half_iqr
     a, b = lo - extra, hi + extra
-    for kw in (dict(q1=lo, q3=hi), dict(minimum=a, maximum=b), dict(q1=lo, q3=hi, minimum=a, maximum=b)):
+    for kw in ({"q1": lo, "q3": hi}, {"minimum": a, "maximum": b}, {"q1": lo, "q3": hi, "minimum": a, "maximum": b}):
         out = mean_sd_from_median(n, m, **kw)
         assert out.mean == pytest.approx(m, abs=1e-9 * max(1.0, abs(m)) + 1e-9)
         assert out.sd > 0
@@ -149,14 +149,14 @@ def test_normal_quartiles_recover_sigma_for_large_n():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(n=30, median=5.0), r"give the quartiles"),
-        (dict(n=30, median=5.0, q1=3.0), r"q1 was given without q3"),
-        (dict(n=30, median=5.0, q1=6.0, q3=8.0), r"q1 \(6\) must not exceed median \(5\)"),
-        (dict(n=30, median=5.0, minimum=1.0, maximum=4.0), r"median \(5\) must not exceed maximum \(4\)"),
-        (dict(n=30.5, median=5.0, q1=3.0, q3=8.0), r"n must be a whole number"),
-        (dict(n=2, median=5.0, q1=3.0, q3=8.0), r"n must be >= 3"),
-        (dict(n=30, median=5.0, q1=5.0, q3=5.0), r"q1 equals q3"),
-        (dict(n=30, median=float("nan"), q1=3.0, q3=8.0), r"median must be a finite number"),
+        ({"n": 30, "median": 5.0}, r"give the quartiles"),
+        ({"n": 30, "median": 5.0, "q1": 3.0}, r"q1 was given without q3"),
+        ({"n": 30, "median": 5.0, "q1": 6.0, "q3": 8.0}, r"q1 \(6\) must not exceed median \(5\)"),
+        ({"n": 30, "median": 5.0, "minimum": 1.0, "maximum": 4.0}, r"median \(5\) must not exceed maximum \(4\)"),
+        ({"n": 30.5, "median": 5.0, "q1": 3.0, "q3": 8.0}, r"n must be a whole number"),
+        ({"n": 2, "median": 5.0, "q1": 3.0, "q3": 8.0}, r"n must be >= 3"),
+        ({"n": 30, "median": 5.0, "q1": 5.0, "q3": 5.0}, r"q1 equals q3"),
+        ({"n": 30, "median": float("nan"), "q1": 3.0, "q3": 8.0}, r"median must be a finite number"),
     ],
 )
 def test_median_bad_input(kwargs, message):

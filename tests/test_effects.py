@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from evsynth.effects import EffectSizeWarning, bias_correction, escalc
 from evsynth.effects.escalc import MEASURES
@@ -101,24 +103,32 @@ def test_default_add_is_zero_for_pft_and_half_for_plo():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(measure="XX", ai=[1]), r"unknown measure 'XX'; valid: RR, OR"),
-        (dict(measure="RR", ai=[1, np.nan], bi=[2, 2], ci=[1, 1], di=[2, 2]), r"ai\[1\] must be a finite"),
-        (dict(measure="RR", ai=[1, 2], bi=[2, 2], ci=[1, 1], di=[np.inf, 2]), r"di\[0\] must be a finite"),
-        (dict(measure="RR", ai=[1, 2], bi=[2], ci=[1, 1], di=[2, 2]), r"bi has 1 values but ai has 2"),
-        (dict(measure="RR", ai=[1, 12], n1i=[5, 10], ci=[1, 1], n2i=[5, 5]), r"ai\[1\] = 12 is larger than n1i\[1\] = 10"),
-        (dict(measure="PR", xi=[3, 2], ni=[2, 5]), r"xi\[0\] = 3 is larger than ni\[0\]"),
-        (dict(measure="RR", ai=[1, 2], bi=[2, -1], ci=[1, 1], di=[2, 2]), r"bi\[1\] must be >= 0"),
-        (dict(measure="RR", ai=[1, 2], bi=[2, 2], ci=[1, 1], di=[2, 2], to="some"), r"to = 'some' is not valid; valid: all"),
-        (dict(measure="RR", ai=[1], bi=[2], ci=[1], di=[2], n1i=[4]), r"n1i\[0\] = 4 is not ai\[0\] \+ bi\[0\]"),
-        (dict(measure="MD", m1i=[1, 2], m2i=[0, 0], sd1i=[1, 0], sd2i=[1, 1], n1i=[5, 5], n2i=[5, 5]), r"sd1i\[1\] must be > 0, got 0"),
-        (dict(measure="SMD", m1i=[1, 2], m2i=[0, 0], sd1i=[1, 1], sd2i=[1, 1], n1i=[5, 1], n2i=[5, 5]), r"n1i\[1\] must be >= 2"),
-        (dict(measure="SMCC", m1i=[1], m2i=[0], sd1i=[1], sd2i=[1], ni=[2], ri=[0.5]), r"ni\[0\] must be >= 3"),
-        (dict(measure="MC", m1i=[1], m2i=[0], sd1i=[1], sd2i=[1], ni=[10], ri=[1.2]), r"ri\[0\] must be between -1 and 1"),
-        (dict(measure="ROM", m1i=[1], m2i=[-1], sd1i=[1], sd2i=[1], n1i=[10], n2i=[10]), r"m2i\[0\] must be > 0"),
-        (dict(measure="SMD", m1i=[1], m2i=[0], sd1i=[1], sd2i=[1], n1i=[5], n2i=[5], vtype="HO"), r"vtype\[0\] = 'HO' is not valid for measure 'SMD'; valid: UB, LS, LS2, AV"),
-        (dict(measure="MD", m1i=[1], m2i=[0], sd1i=[1], n1i=[5], n2i=[5]), r"needs argument\(s\) sd2i"),
-        (dict(measure="RR", m1i=[1], ai=[1], bi=[1], ci=[1], di=[1]), r"m1i not used by measure 'RR'"),
-        (dict(measure="RR", ai=[0], bi=[0], ci=[1], di=[1]), r"n1i\[0\] must be >= 1"),
+        ({"measure": "XX", "ai": [1]}, r"unknown measure 'XX'; valid: RR, OR"),
+        ({"measure": "RR", "ai": [1, np.nan], "bi": [2, 2], "ci": [1, 1], "di": [2, 2]}, r"ai\[1\] must be a finite"),
+        ({"measure": "RR", "ai": [1, 2], "bi": [2, 2], "ci": [1, 1], "di": [np.inf, 2]}, r"di\[0\] must be a finite"),
+        ({"measure": "RR", "ai": [1, 2], "bi": [2], "ci": [1, 1], "di": [2, 2]}, r"bi has 1 values but ai has 2"),
+        ({"measure": "RR", "ai": [1, 12], "n1i": [5, 10], "ci": [1, 1], "n2i": [5, 5]}, r"ai\[1\] = 12 is larger than n1i\[1\] = 10"),
+        ({"measure": "PR", "xi": [3, 2], "ni": [2, 5]}, r"xi\[0\] = 3 is larger than ni\[0\]"),
+        ({"measure": "RR", "ai": [1, 2], "bi": [2, -1], "ci": [1, 1], "di": [2, 2]}, r"bi\[1\] must be >= 0"),
+        ({"measure": "RR", "ai": [1, 2], "bi": [2, 2], "ci": [1, 1], "di": [2, 2], "to": "some"}, r"to = 'some' is not valid; valid: all"),
+        ({"measure": "RR", "ai": [1], "bi": [2], "ci": [1], "di": [2], "n1i": [4]}, r"n1i\[0\] = 4 is not ai\[0\] \+ bi\[0\]"),
+        ({"measure": "MD", "m1i": [1, 2], "m2i": [0, 0], "sd1i": [1, 0], "sd2i": [1, 1], "n1i": [5, 5], "n2i": [5, 5]}, r"sd1i\[1\] must be > 0, got 0"),
+        ({"measure": "SMD", "m1i": [1, 2], "m2i": [0, 0], "sd1i": [1, 1], "sd2i": [1, 1], "n1i": [5, 1], "n2i": [5, 5]}, r"n1i\[1\] must be >= 2"),
+        ({"measure": "SMCC", "m1i": [1], "m2i": [0], "sd1i": [1], "sd2i": [1], "ni": [2], "ri": [0.5]}, r"ni\[0\] must be >= 3"),
+        ({"measure": "MC", "m1i": [1], "m2i": [0], "sd1i": [1], "sd2i": [1], "ni": [10], "ri": [1.2]}, r"ri\[0\] must be between -1 and 1"),
+        ({"measure": "ROM", "m1i": [1], "m2i": [-1], "sd1i": [1], "sd2i": [1], "n1i": [10], "n2i": [10]}, r"m2i\[0\] must be > 0"),
+        ({"measure": "SMD", "m1i": [1], "m2i": [0], "sd1i": [1], "sd2i": [1], "n1i": [5], "n2i": [5], "vtype": "HO"}, r"vtype\[0\] = 'HO' is not valid for measure 'SMD'; valid: UB, LS, LS2, AV"),
+        ({"measure": "MD", "m1i": [1], "m2i": [0], "sd1i": [1], "n1i": [5], "n2i": [5]}, r"needs argument\(s\) sd2i"),
+        ({"measure": "RR", "m1i": [1], "ai": [1], "bi": [1], "ci": [1], "di": [1]}, r"m1i not used by measure 'RR'"),
+        ({"measure": "RR", "ai": [0], "bi": [0], "ci": [1], "di": [1]}, r"n1i\[0\] must be >= 1"),
+        ({"measure": "MD", "m1i": [1], "m2i": [0], "sd1i": [1], "sd2i": [1], "n1i": [5], "n2i": [5], "vtype": "XX"},
+         r"vtype\[0\] = 'XX' is not valid; valid: UB, LS"),
+        ({"measure": "OR", "ai": [1], "bi": [2], "ci": [1], "di": [2], "add": -0.5}, r"add must be a finite number >= 0"),
+        ({"measure": "OR", "ai": [1], "bi": [2], "ci": [1], "di": [2], "drop00": "yes"}, r"drop00 must be True or False"),
+        ({"measure": "MD", "m1i": [1], "m2i": [0], "sd1i": [1], "sd2i": [1], "n1i": [5], "n2i": [5], "slab": "study"},
+         r"slab = 'study' is not a column of data"),
+        ({"measure": "MD", "m1i": [1], "m2i": [0], "sd1i": [1], "sd2i": [1], "n1i": [5], "n2i": [5], "slab": ["a", None]},
+         r"slab has 2 labels but the data have 1 rows"),
     ],
 )
 def test_bad_input_names_argument_and_index(kwargs, message):
@@ -136,9 +146,6 @@ def test_bad_column_reports_column_name():
 
 
 # --- properties ---------------------------------------------------------------------------
-
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 counts = st.integers(min_value=0, max_value=60)
 

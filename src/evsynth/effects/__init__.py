@@ -16,8 +16,8 @@ from .generic import critical_z, from_ci, from_se
 from .transf import transf_exp, transf_iarcsin, transf_ilogit, transf_ipft, transf_ipft_hm, transf_pft
 
 __all__ = [
-    "EffectSizeWarning",
     "MEASURES",
+    "EffectSizeWarning",
     "bias_correction",
     "critical_z",
     "escalc",

@@ -17,7 +17,7 @@ from ._inputs import (
     flag_undefined,
     require,
 )
-from .binary import BINARY_MEASURES, binary_effects
+from .binary import BINARY_MEASURES, TO_CHOICES, binary_effects
 from .continuous import PAIRED_MEASURES, TWO_GROUP_MEASURES, paired_effects, two_group_effects
 from .proportions import PROPORTION_MEASURES, proportion_effects
 
@@ -94,8 +94,8 @@ def escalc(measure: str, *, ai=None, bi=None, ci=None, di=None, n1i=None, n2i=No
         raise ValueError(f"unknown measure {measure!r}; valid: {', '.join(MEASURES)}")
     if data is not None and not isinstance(data, pd.DataFrame):
         raise ValueError("data must be a pandas DataFrame")
-    raw = dict(ai=ai, bi=bi, ci=ci, di=di, n1i=n1i, n2i=n2i, m1i=m1i, m2i=m2i, sd1i=sd1i,
-               sd2i=sd2i, xi=xi, mi=mi, ni=ni, ri=ri)
+    raw = {"ai": ai, "bi": bi, "ci": ci, "di": di, "n1i": n1i, "n2i": n2i, "m1i": m1i, "m2i": m2i, "sd1i": sd1i,
+               "sd2i": sd2i, "xi": xi, "mi": mi, "ni": ni, "ri": ri}
     unused = sorted(k for k, v in raw.items() if v is not None and k not in _ALLOWED[measure])
     if unused:
         raise ValueError(f"argument(s) {', '.join(unused)} not used by measure {measure!r}")
@@ -103,10 +103,7 @@ def escalc(measure: str, *, ai=None, bi=None, ci=None, di=None, n1i=None, n2i=No
     k = check_same_length(args) if args else 0
     if data is not None and args and k != len(data):
         raise ValueError(f"data has {len(data)} rows but the data vectors have {k}")
-    if add is None:
-        add = 0.0 if measure in ("PAS", "PFT") else 0.5
-    if not np.isfinite(add) or add < 0:
-        raise ValueError(f"add must be a finite number >= 0, got {add}")
+    add = _check_options(measure, add, to, drop00, vtype)
 
     skip = None
     if measure in BINARY_MEASURES:
@@ -125,6 +122,26 @@ def escalc(measure: str, *, ai=None, bi=None, ci=None, di=None, n1i=None, n2i=No
         yi, vi, n_tot = proportion_effects(measure, xi_, mi_, add=add, to=to, vtype=vtype)
     yi, vi = flag_undefined(np.array(yi, float), np.array(vi, float), skip)
     return _assemble(yi, vi, n_tot, measure, data, slab)
+
+
+def _check_options(measure: str, add, to, drop00, vtype) -> float:
+    """Validate the options every measure shares; return the effective ``add``."""
+    if add is None:
+        add = 0.0 if measure in ("PAS", "PFT") else 0.5
+    try:
+        add = float(add)
+    except (TypeError, ValueError):
+        raise ValueError(f"add must be a number, got {add!r}") from None
+    if not np.isfinite(add) or add < 0:
+        raise ValueError(f"add must be a finite number >= 0, got {add}")
+    if to not in TO_CHOICES:
+        raise ValueError(f"to = {to!r} is not valid; valid: {', '.join(TO_CHOICES)}")
+    if not isinstance(drop00, (bool, np.bool_)):
+        raise ValueError(f"drop00 must be True or False, got {drop00!r}")  # noqa: TRY004
+    for i, v in enumerate([vtype] if isinstance(vtype, str) else list(vtype)):
+        if v not in VTYPES:
+            raise ValueError(f"vtype[{i}] = {v!r} is not valid; valid: {', '.join(VTYPES)}")
+    return add
 
 
 def _resolve(name: str, value, data: pd.DataFrame | None) -> np.ndarray:
@@ -191,7 +208,12 @@ def _assemble(yi, vi, n_tot, measure, data, slab) -> pd.DataFrame:
     else:
         out = pd.DataFrame({"yi": yi, "vi": vi})
     if slab is not None:
-        labels = data[slab] if isinstance(slab, str) and data is not None else slab
+        if isinstance(slab, str):
+            if data is None or slab not in data.columns:
+                raise ValueError(f"slab = {slab!r} is not a column of data")
+            labels = data[slab]
+        else:
+            labels = slab
         labels = list(pd.Series(labels, dtype=object))
         if len(labels) != len(out):
             raise ValueError(f"slab has {len(labels)} labels but the data have {len(out)} rows")

@@ -20,13 +20,15 @@ Sources
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 from scipy import integrate
-from scipy.stats import norm, t as t_dist
+from scipy.stats import norm
+from scipy.stats import t as t_dist
 
 SMALL_SAMPLE = 60  # Cochrane Handbook 6.5.2.2: t-based intervals "say less than 60"
 
@@ -219,7 +221,7 @@ def log_hr_se_from_ci(hr_lb, hr_ub, level=95) -> Derived:
 
 # --- mean and SD from median, quartiles and range ------------------------------------
 
-@lru_cache(maxsize=None)
+@cache
 def expected_normal_range(n: int) -> float:
     """Expected range of *n* standard-normal observations, ``2 E(Z_(n))``.
 
@@ -332,7 +334,7 @@ def _pair(name_a: str, a, name_b: str, b) -> bool:
 
 
 def _check_order(values: list[tuple[str, float]]) -> None:
-    for (name_a, a), (name_b, b) in zip(values, values[1:]):
+    for (name_a, a), (name_b, b) in itertools.pairwise(values):
         if a > b:
             raise ValueError(f"{name_a} ({a:g}) must not exceed {name_b} ({b:g})")
     if values[0][1] == values[-1][1]:
