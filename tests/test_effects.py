@@ -124,6 +124,8 @@ def test_default_add_is_zero_for_pft_and_half_for_plo():
         ({"measure": "MD", "m1i": [1], "m2i": [0], "sd1i": [1], "sd2i": [1], "n1i": [5], "n2i": [5], "vtype": "XX"},
          r"vtype\[0\] = 'XX' is not valid; valid: UB, LS"),
         ({"measure": "OR", "ai": [1], "bi": [2], "ci": [1], "di": [2], "add": -0.5}, r"add must be a finite number >= 0"),
+        ({"measure": "OR", "ai": [], "bi": [], "ci": [], "di": []}, r"the data vectors are empty"),
+        ({"measure": "OR"}, r"measure 'OR' needs argument\(s\) ai"),
         ({"measure": "OR", "ai": [1], "bi": [2], "ci": [1], "di": [2], "drop00": "yes"}, r"drop00 must be True or False"),
         ({"measure": "MD", "m1i": [1], "m2i": [0], "sd1i": [1], "sd2i": [1], "n1i": [5], "n2i": [5], "slab": "study"},
          r"slab = 'study' is not a column of data"),

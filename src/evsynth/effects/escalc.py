@@ -101,6 +101,8 @@ def escalc(measure: str, *, ai=None, bi=None, ci=None, di=None, n1i=None, n2i=No
         raise ValueError(f"argument(s) {', '.join(unused)} not used by measure {measure!r}")
     args = {k: _resolve(k, v, data) for k, v in raw.items() if v is not None}
     k = check_same_length(args) if args else 0
+    if args and k == 0:
+        raise ValueError("the data vectors are empty: no studies to compute effect sizes for")
     if data is not None and args and k != len(data):
         raise ValueError(f"data has {len(data)} rows but the data vectors have {k}")
     add = _check_options(measure, add, to, drop00, vtype)
