@@ -57,6 +57,9 @@ def test_ipft_matches_r(name):
 def test_ipft_hm_matches_r():
     t = BY_NAME["ipft_hm_pritz"]
     assert_matches_r(transf_ipft_hm(t["x"], t["ni"]), t["value"], "ipft_hm")
+    assert_matches_r(transf_ipft_hm(t["x"], targs={"ni": t["ni"]}), t["value"], "ipft_hm targs")
+    with pytest.raises(ValueError, match="sample sizes"):
+        transf_ipft_hm(t["x"])
 
 
 @settings(max_examples=40, deadline=None)

@@ -73,7 +73,7 @@ def transf_ipft(x, ni) -> np.ndarray:
     return _ipft(x, ni)
 
 
-def transf_ipft_hm(x, ni) -> np.ndarray:
+def transf_ipft_hm(x, ni=None, *, targs: dict | None = None) -> np.ndarray:
     """Inverse Freeman-Tukey transformation using the harmonic mean of the sample
     sizes (metafor ``transf.ipft.hm`` with ``targs = list(ni = ni)``; Miller 1978).
 
@@ -84,7 +84,15 @@ def transf_ipft_hm(x, ni) -> np.ndarray:
     ni : array_like
         Sample sizes of all studies in the meta-analysis; their harmonic mean
         ``1/mean(1/ni)`` is used for every element of *x*.
+    targs : dict, optional
+        metafor-style alternative to *ni*: ``{"ni": [...]}``.
     """
+    if targs is not None:
+        if ni is not None or not isinstance(targs, dict) or "ni" not in targs:
+            raise ValueError('give the sample sizes either as ni or as targs={"ni": ...}')
+        ni = targs["ni"]
+    if ni is None:
+        raise ValueError("transf_ipft_hm needs the sample sizes ni")
     x = as_float_array("x", x)
     ni = as_float_array("ni", ni)
     check_positive("ni", ni)
