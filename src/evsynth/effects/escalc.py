@@ -94,8 +94,9 @@ def escalc(measure: str, *, ai=None, bi=None, ci=None, di=None, n1i=None, n2i=No
         raise ValueError(f"unknown measure {measure!r}; valid: {', '.join(MEASURES)}")
     if data is not None and not isinstance(data, pd.DataFrame):
         raise ValueError("data must be a pandas DataFrame")
-    raw = {"ai": ai, "bi": bi, "ci": ci, "di": di, "n1i": n1i, "n2i": n2i, "m1i": m1i, "m2i": m2i, "sd1i": sd1i,
-               "sd2i": sd2i, "xi": xi, "mi": mi, "ni": ni, "ri": ri}
+    raw = {"ai": ai, "bi": bi, "ci": ci, "di": di, "n1i": n1i, "n2i": n2i,
+           "m1i": m1i, "m2i": m2i, "sd1i": sd1i, "sd2i": sd2i,
+           "xi": xi, "mi": mi, "ni": ni, "ri": ri}
     unused = sorted(k for k, v in raw.items() if v is not None and k not in _ALLOWED[measure])
     if unused:
         raise ValueError(f"argument(s) {', '.join(unused)} not used by measure {measure!r}")
