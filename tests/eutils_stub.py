@@ -121,6 +121,12 @@ class EutilsStub:
         self.server.shutdown()
         self.server.server_close()
 
+    def reset(self) -> None:
+        """Forget the request log and the count of EFetch answers (``slow_after`` counts from here)."""
+        with self._lock:
+            self.log.clear()
+            self._efetch_answers = 0
+
     def requests_to(self, endpoint: str) -> list[dict]:
         return [r for r in self.log if r["endpoint"] == endpoint]
 
@@ -234,3 +240,11 @@ class EutilsStub:
             do_POST = _serve
 
         return Handler
+
+
+def fetch_worker(url: str, out_dir: str, throttle_dir: str, batch_size: int) -> None:
+    """Run :func:`evsynth.pubmed.fetch` with the real (3/s) shared budget; for multiprocessing tests."""
+    from evsynth.pubmed import fetch
+
+    fetch("ketamine", out_dir, eutils_url=url, batch_size=batch_size, throttle_dir=throttle_dir,
+          api_key="", timeout=5, backoff_base=0.01, backoff_max=0.05, retrieval_date="2026-01-01T00:00:00Z")
