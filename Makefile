@@ -37,7 +37,7 @@ sysdeps:
 	@bash tools/install-sysdeps.sh chromium
 
 report: setup
-	$(VENV)/bin/snakemake --cores $(CORES) --quiet rules all
+	$(VENV)/bin/snakemake --cores $(CORES) --quiet progress rules all
 
 test: setup sysdeps
 	$(PY) -m pytest -n $(CORES) -q

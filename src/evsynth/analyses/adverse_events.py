@@ -1,0 +1,105 @@
+"""Side-effect rates: pooled incidence in ketamine and esketamine arms, and RR / RD against control.
+
+For each controlled adverse-event term and drug:
+
+* **incidence** — logit-transformed proportions (escalc ``PLO``) of the experimental arms, pooled
+  with the configured random-effects estimator (z test) and back-transformed with the inverse
+  logit (metafor: ``rma(measure="PLO", xi, ni)`` then ``predict(transf=transf.ilogit)``);
+* **risk ratio** and **risk difference** against control, from the effects table (escalc ``RR`` /
+  ``RD``, shared controls split), pooled the same way.
+
+Terms reported by fewer than ``min_k_side_effects`` studies are listed with their raw counts
+and the reason, not pooled.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from evsynth.effects import escalc, transf_ilogit
+from evsynth.pooling.rma import rma
+
+SIDE_EFFECT_COLUMNS = [
+    "event", "drug", "k_arms", "participants_exp", "events_exp", "incidence", "incidence_ci_lb",
+    "incidence_ci_ub", "k", "participants", "rr", "rr_ci_lb", "rr_ci_ub", "rd", "rd_ci_lb", "rd_ci_ub",
+    "pooled", "reason", "studies",
+]
+
+
+def _fit(yi, vi, method: str, level: float):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return rma(np.asarray(yi, float), np.asarray(vi, float), method=method if len(yi) > 1 else "FE",
+                   test="z", level=level)
+
+
+def side_effect_table(effects: pd.DataFrame, adverse: pd.DataFrame, arms: pd.DataFrame, attrs: pd.DataFrame,
+                      spec: dict, opts: dict) -> pd.DataFrame:
+    """One row per adverse-event term x drug (see module docstring).
+
+    Parameters
+    ----------
+    effects : DataFrame
+        The effects table (its ``ae:<term>`` rows give RR and RD against control).
+    adverse : DataFrame
+        The extraction's ``adverse_events`` table (arm-level counts, for the incidence).
+    arms, attrs : DataFrame
+        The ``arms`` table and :func:`evsynth.analyses.selection.study_attributes`.
+    """
+    from evsynth.analyses.selection import PLACEBO_COMPARATORS
+
+    method = spec.get("method", opts["method"])
+    level = opts.get("level", 95)
+    min_k = opts.get("min_k_side_effects", 3)
+    comparators = opts.get("comparators", PLACEBO_COMPARATORS)
+    ae_rows = effects[effects.family.str.startswith("ae:")]
+    arm_counts = _arm_counts(adverse, arms, attrs)
+    rows = []
+    for (event, drug), inc in arm_counts.groupby(["event", "drug"], sort=True):
+        studies = sorted(inc.study_id.unique())
+        row = dict.fromkeys(SIDE_EFFECT_COLUMNS, np.nan) | {
+            "event": event, "drug": drug, "k_arms": len(inc), "participants_exp": int(inc.n.sum()),
+            "events_exp": int(inc.events.sum()), "studies": "|".join(studies), "pooled": False}
+        comp = ae_rows[(ae_rows.outcome == event) & (ae_rows.study_id.map(attrs.drug) == drug)
+                       & ae_rows.study_id.map(attrs.comparator).isin(comparators)]
+        rr, rd = comp[comp.measure == "RR"], comp[comp.measure == "RD"]
+        row["k"] = rr.study_id.nunique()
+        row["participants"] = int(rr.n_exp.sum() + rr.n_ctrl_used.sum()) if len(rr) else 0
+        if event == "other":
+            row["reason"] = "'other' gathers unlike terms: listed, not pooled"
+            rows.append(row)
+            continue
+        if len(studies) < min_k:
+            row["reason"] = f"{len(studies)} stud{'y' if len(studies) == 1 else 'ies'} (< {min_k}): listed, not pooled"
+            rows.append(row)
+            continue
+        plo = escalc("PLO", xi=inc.events.to_numpy(float), ni=inc.n.to_numpy(float))
+        res = _fit(plo.yi, plo.vi, method, level)
+        inc_est, inc_lb, inc_ub = np.ravel(transf_ilogit([res.beta, res.ci_lb, res.ci_ub]))
+        row.update(incidence=float(inc_est), incidence_ci_lb=float(inc_lb), incidence_ci_ub=float(inc_ub),
+                   pooled=True, reason="")
+        if rr.study_id.nunique() >= min_k:
+            r = _fit(rr.yi, rr.vi, method, level)
+            row.update(rr=float(np.exp(r.beta)), rr_ci_lb=float(np.exp(r.ci_lb)), rr_ci_ub=float(np.exp(r.ci_ub)))
+            d = _fit(rd.yi, rd.vi, method, level)
+            row.update(rd=float(d.beta), rd_ci_lb=float(d.ci_lb), rd_ci_ub=float(d.ci_ub))
+        else:
+            row["reason"] = f"RR/RD: {rr.study_id.nunique()} controlled studies (< {min_k}), not pooled"
+        rows.append(row)
+    table = pd.DataFrame(rows, columns=SIDE_EFFECT_COLUMNS)
+    return table.sort_values(["drug", "incidence", "event"], ascending=[True, False, True],
+                             na_position="last", kind="mergesort").reset_index(drop=True)
+
+
+def _arm_counts(adverse: pd.DataFrame, arms: pd.DataFrame, attrs: pd.DataFrame) -> pd.DataFrame:
+    """Events / n per experimental arm and term; an arm reporting a term for several periods counts once
+    (its first row in the extraction file)."""
+    exp = arms[arms.role == "experimental"][["study_id", "arm_id"]]
+    rows = adverse.merge(exp, on=["study_id", "arm_id"]).drop_duplicates(["study_id", "arm_id", "event"])
+    return pd.DataFrame({
+        "study_id": rows.study_id, "arm_id": rows.arm_id, "event": rows.event,
+        "drug": rows.study_id.map(attrs.drug), "events": rows.events.astype(float), "n": rows.n.astype(float),
+    })

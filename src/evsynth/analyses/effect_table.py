@@ -1,0 +1,318 @@
+"""The effects table: one row per study x comparison x outcome x timepoint (x measure).
+
+Built from the validated extraction tables (arm-level ``outcomes``, between-arm ``contrasts``,
+``adverse_events``). Design-aware:
+
+* **Crossover** results pooled over periods are paired: the SMD is Hedges' g computed as for two
+  groups, with variance ``(1/n + g^2/(2n)) * 2(1 - r)`` for the within-subject correlation ``r``
+  (Cochrane Handbook v6.4, section 23.2.7.2; Elbourne et al. 2002, Int J Epidemiol 31:140).
+  Binary crossover results are analysed as if parallel (conservative; Handbook 23.2.6).
+  First-period results (``period = 1``) are kept as parallel comparisons for the
+  first-period-only option.
+* **Delayed-start** (doubly randomized) trials contribute their first randomized period only.
+* **Multi-arm** trials: a control arm shared by m comparisons at the same outcome and time has
+  its n (and events) divided by m (Handbook 23.3.4), so it is not double-counted.
+* SDs missing but derivable are computed by :mod:`evsynth.extraction.conversions` (from the SE or
+  the CI) and the method is recorded in ``sd_method_*``.
+
+Rows that cannot be computed (a mean without any dispersion, a single arm) go to a second table
+with the reason, so that the report can say what the data could not answer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from evsynth.effects import escalc, from_ci, from_se
+from evsynth.extraction.conversions import sd_from_ci, sd_from_se
+
+HOURS = {"min": 1 / 60, "h": 1.0, "d": 24.0, "wk": 168.0}
+BINARY_OUTCOMES = {"response", "remission", "relapse"}
+TIME_KEY = ["outcome", "timepoint", "timepoint_unit", "timepoint_ref", "period", "stratum"]
+
+EFFECT_COLUMNS = [
+    "study_id", "comparison", "arm_id", "control_arm_id", "family", "outcome", "measure", "stat",
+    "timepoint", "timepoint_unit", "hours", "timepoint_ref", "period", "stratum", "design",
+    "yi", "vi", "n_exp", "n_ctrl", "n_ctrl_used", "events_exp", "events_ctrl",
+    "mean_exp", "mean_ctrl", "sd_exp", "sd_ctrl", "sd_method_exp", "sd_method_ctrl",
+    "r", "derivation", "source_exp", "source_ctrl",
+]
+NOT_COMPUTED_COLUMNS = ["study_id", "arm_id", "outcome", "timepoint", "timepoint_unit", "timepoint_ref",
+                        "stat", "reason", "source"]
+
+
+def to_hours(value, unit) -> float:
+    """A timepoint in hours (DESIGN.md: min, h, d, wk); NaN when no time was reported."""
+    if not isinstance(unit, str) or unit == "" or pd.isna(value):
+        return np.nan
+    return float(value) * HOURS[unit]
+
+
+def family_of(outcome: str, depression_outcomes: list[str]) -> str:
+    if outcome in depression_outcomes:
+        return "depression"
+    return outcome
+
+
+def _key(row) -> tuple:
+    return tuple("" if pd.isna(row[c]) else row[c] for c in TIME_KEY)
+
+
+def arm_sd(row) -> tuple[float, str]:
+    """The SD of an arm-level mean: as reported, else from its SE, else from its CI."""
+    if pd.notna(row["sd"]):
+        return float(row["sd"]), "reported"
+    if pd.notna(row["se"]) and pd.notna(row["n"]):
+        derived = sd_from_se(row["se"], row["n"])
+        return float(derived.value), derived.method
+    if pd.notna(row["ci_lb"]) and pd.notna(row["ci_ub"]) and pd.notna(row["n"]):
+        derived = sd_from_ci(row["ci_lb"], row["ci_ub"], row["n"])
+        return float(derived.value), derived.method
+    return np.nan, ""
+
+
+def _comparisons(arms: pd.DataFrame, study_id: str) -> list[tuple[str, str]]:
+    a = arms[arms.study_id == study_id]
+    exp = a[a.role == "experimental"].arm_id.tolist()
+    ctrl = a[a.role == "control"].arm_id.tolist()
+    return [(e, c) for e in exp for c in ctrl]
+
+
+def _usable(study: pd.Series, period) -> bool:
+    """Whether an arm-level result of this period enters the effects table for this design."""
+    period = "" if pd.isna(period) else str(period)
+    if study["design"] == "delayed_start":
+        return period == "1"
+    return True
+
+
+def build_effects(frames: dict[str, pd.DataFrame], analysis: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Compute the effects table and the table of results that could not be used.
+
+    Parameters
+    ----------
+    frames : dict of DataFrame
+        The validated extraction tables (:func:`evsynth.extraction.tables.load_frames`).
+    analysis : dict
+        The ``analysis`` section of the config (``depression_outcomes``, ``crossover_r``).
+    """
+    studies = frames["studies"].set_index("study_id")
+    arms = frames["arms"]
+    outcomes = frames["outcomes"].copy()
+    depression = analysis.get("depression_outcomes", ["madrs", "hdrs", "bdi", "qids"])
+    r = float(analysis.get("crossover_r", 0.5))
+    rows: list[dict] = []
+    skipped: list[dict] = []
+
+    for study_id, sub in outcomes.groupby("study_id", sort=True):
+        study = studies.loc[study_id]
+        pairs = _comparisons(arms, study_id)
+        sub = sub[sub.timepoint.isna() | (sub.timepoint > 0)]  # baseline (0) is not an effect
+        by_arm_key = {(row.arm_id, _key(row), row.stat): row for _, row in sub.iterrows()}
+        for (arm_id, key, stat), row in sorted(by_arm_key.items(), key=lambda kv: str(kv[0])):
+            if not _usable(study, row["period"]):
+                continue
+            for e, c in pairs:
+                if arm_id != e:
+                    continue
+                ctrl = by_arm_key.get((c, key, stat))
+                if ctrl is None:
+                    skipped.append(_skip(row, f"no matching result for control arm {c}"))
+                    continue
+                made = _pair_effect(study, row, ctrl, family_of(row.outcome, depression), r)
+                if isinstance(made, str):
+                    skipped.append(_skip(row, made))
+                else:
+                    rows.extend(made)
+    rows.extend(_contrast_effects(frames["contrasts"], studies, arms, depression))
+    rows.extend(_adverse_event_effects(frames["adverse_events"], arms, studies))
+    effects = pd.DataFrame(rows, columns=EFFECT_COLUMNS)
+    effects = _split_shared_controls(effects)
+    effects = effects.sort_values(["study_id", "family", "measure", "hours", "comparison", "stat", "period",
+                                   "stratum", "outcome"], na_position="first", kind="mergesort")
+    not_computed = pd.DataFrame(skipped, columns=NOT_COMPUTED_COLUMNS).drop_duplicates()
+    return effects.reset_index(drop=True), not_computed.reset_index(drop=True)
+
+
+def _skip(row, reason: str) -> dict:
+    return {"study_id": row.study_id, "arm_id": row.arm_id, "outcome": row.outcome, "timepoint": row.timepoint,
+            "timepoint_unit": row.timepoint_unit, "timepoint_ref": row.timepoint_ref, "stat": row.stat,
+            "reason": reason, "source": row.source}
+
+
+def _base(study, exp, ctrl, family: str) -> dict:
+    period = "" if pd.isna(exp.period) else str(exp.period)
+    return {
+        "study_id": exp.study_id, "comparison": f"{exp.arm_id} vs {ctrl.arm_id}", "arm_id": exp.arm_id,
+        "control_arm_id": ctrl.arm_id, "family": family, "outcome": exp.outcome, "stat": exp.stat,
+        "timepoint": exp.timepoint, "timepoint_unit": exp.timepoint_unit,
+        "hours": to_hours(exp.timepoint, exp.timepoint_unit), "timepoint_ref": exp.timepoint_ref,
+        "period": period, "stratum": "" if pd.isna(exp.stratum) else exp.stratum, "design": study["design"],
+        "source_exp": exp.source, "source_ctrl": ctrl.source,
+    }
+
+
+def _paired(study, exp) -> bool:
+    period = "" if pd.isna(exp.period) else str(exp.period)
+    return study["design"] == "crossover" and period in ("", "all")
+
+
+def _pair_effect(study, exp, ctrl, family: str, r: float):
+    """One comparison's effects (list of dicts: RR, or SMD and MD), or why they cannot be computed (str)."""
+    base = _base(study, exp, ctrl, family)
+    if exp.stat == "events":
+        res = escalc("RR", ai=[exp.events], n1i=[exp.n], ci=[ctrl.events], n2i=[ctrl.n])
+        derivation = "log RR (escalc RR, add=0.5 to='only0')"
+        if _paired(study, exp):
+            derivation += "; crossover binary analysed as parallel (Cochrane 23.2.6)"
+        return [base | {"measure": "RR", "yi": res.yi.iloc[0], "vi": res.vi.iloc[0], "n_exp": exp.n,
+                        "n_ctrl": ctrl.n, "events_exp": exp.events, "events_ctrl": ctrl.events,
+                        "derivation": derivation}]
+    if pd.isna(exp["mean"]) or pd.isna(ctrl["mean"]):
+        return "mean not reported for both arms"
+    if pd.isna(exp.n) or pd.isna(ctrl.n):
+        return "n not reported for both arms"
+    sd_e, how_e = arm_sd(exp)
+    sd_c, how_c = arm_sd(ctrl)
+    if not (np.isfinite(sd_e) and np.isfinite(sd_c)):
+        return "no SD, SE or CI reported for both arms"
+    n = min(exp.n, ctrl.n)
+    common = base | {"n_exp": exp.n, "n_ctrl": ctrl.n, "mean_exp": exp["mean"], "mean_ctrl": ctrl["mean"],
+                     "sd_exp": sd_e, "sd_ctrl": sd_c, "sd_method_exp": how_e, "sd_method_ctrl": how_c}
+    out = []
+    for measure in ("SMD", "MD"):
+        res = escalc(measure, m1i=[exp["mean"]], m2i=[ctrl["mean"]], sd1i=[sd_e], sd2i=[sd_c],
+                     n1i=[exp.n], n2i=[ctrl.n])
+        yi, vi = float(res.yi.iloc[0]), float(res.vi.iloc[0])
+        derivation = "SMD (Hedges' g, escalc SMD)" if measure == "SMD" else "MD (escalc MD)"
+        extra = {}
+        if _paired(study, exp):
+            vi = float(paired_variance(measure, yi, sd_e, sd_c, n, r))
+            derivation += f"; crossover paired variance, r={r:g} (Cochrane 23.2.7)"
+            extra["r"] = r
+        out.append(common | extra | {"measure": measure, "yi": yi, "vi": vi, "derivation": derivation})
+    return out
+
+
+def paired_variance(measure: str, yi, sd_exp, sd_ctrl, n, r):
+    """Sampling variance of a crossover (paired) MD or SMD for within-subject correlation ``r``.
+
+    MD: ``(sd1^2 + sd2^2 - 2 r sd1 sd2) / n`` (Cochrane Handbook 23.2.7.1);
+    SMD: ``(1/n + g^2/(2n)) * 2(1 - r)`` (Handbook 23.2.7.2; Elbourne et al. 2002).
+    """
+    if measure == "MD":
+        sd_exp, sd_ctrl, n = (np.asarray(x, float) for x in (sd_exp, sd_ctrl, n))
+        return (sd_exp**2 + sd_ctrl**2 - 2 * r * sd_exp * sd_ctrl) / n
+    return crossover_variance(yi, n, r)
+
+
+def crossover_variance(yi, n, r):
+    """Paired SMD variance ``(1/n + g^2/(2n)) * 2(1 - r)`` (Cochrane Handbook 23.2.7.2)."""
+    yi, n = np.asarray(yi, float), np.asarray(n, float)
+    return (1.0 / n + yi**2 / (2.0 * n)) * 2.0 * (1.0 - r)
+
+
+def _contrast_effects(contrasts: pd.DataFrame, studies: pd.DataFrame, arms: pd.DataFrame,
+                      depression: list[str]) -> list[dict]:
+    """Effects from between-arm results as reported (HR, RR, OR, MD/LSMD, SMD) with a CI or SE.
+
+    The arms' sizes (analysed, else randomized, from ``arms.csv``) are attached for participant counts.
+    """
+    arm_n = arms.set_index(["study_id", "arm_id"]).pipe(lambda a: a.n_analyzed.fillna(a.n_randomized))
+    rows = []
+    for _, c in contrasts.iterrows():
+        if pd.isna(c.estimate):
+            continue
+        measure = "MD" if c.measure == "LSMD" else c.measure
+        if measure == "RD":
+            continue
+        if pd.notna(c.ci_lb) and pd.notna(c.ci_ub):
+            res, how = from_ci([c.estimate], [c.ci_lb], [c.ci_ub], measure=measure), "from reported 95% CI"
+        elif pd.notna(c.se):
+            res, how = from_se([c.estimate], [c.se], measure=measure), "from reported SE"
+        else:
+            continue
+        has_time = pd.notna(c.timepoint)
+        rows.append({
+            "study_id": c.study_id, "comparison": f"{c.arm_id} vs {c.control_arm_id}", "arm_id": c.arm_id,
+            "control_arm_id": c.control_arm_id, "family": family_of(c.outcome, depression), "outcome": c.outcome,
+            "measure": measure, "stat": f"contrast_{c.measure}",
+            "timepoint": c.timepoint, "timepoint_unit": c.timepoint_unit if has_time else "",
+            "hours": to_hours(c.timepoint, c.timepoint_unit),
+            "timepoint_ref": c.timepoint_ref if pd.notna(c.timepoint_ref) else "",
+            "period": "" if pd.isna(c.period) else str(c.period), "stratum": "" if pd.isna(c.stratum) else c.stratum,
+            "design": studies.loc[c.study_id, "design"],
+            "yi": float(res.yi.iloc[0]), "vi": float(res.vi.iloc[0]),
+            "n_exp": arm_n.get((c.study_id, c.arm_id)), "n_ctrl": arm_n.get((c.study_id, c.control_arm_id)),
+            "derivation": f"reported {c.measure} {how}; n from arms.csv" + ("; log scale" if measure in ("HR", "RR", "OR") else ""),
+            "source_exp": c.source, "source_ctrl": c.source,
+        })
+    return rows
+
+
+def _adverse_event_effects(ae: pd.DataFrame, arms: pd.DataFrame, studies: pd.DataFrame) -> list[dict]:
+    """Log RR and RD per adverse-event term for each experimental-vs-control comparison."""
+    rows = []
+    for (study_id, event, period), sub in ae.groupby(["study_id", "event", ae.period.fillna("")], sort=True):
+        by_arm = {r.arm_id: r for r in sub.itertuples(index=False)}
+        for e, c in _comparisons(arms, study_id):
+            if e not in by_arm or c not in by_arm:
+                continue
+            xe, xc = by_arm[e], by_arm[c]
+            for measure in ("RR", "RD"):
+                res = escalc(measure, ai=[xe.events], n1i=[xe.n], ci=[xc.events], n2i=[xc.n])
+                rows.append({
+                    "study_id": study_id, "comparison": f"{e} vs {c}", "arm_id": e, "control_arm_id": c,
+                    "family": f"ae:{event}", "outcome": event, "measure": measure, "stat": "events",
+                    "timepoint": np.nan, "timepoint_unit": "", "hours": np.nan, "timepoint_ref": "",
+                    "period": period, "stratum": "", "design": studies.loc[study_id, "design"],
+                    "yi": float(res.yi.iloc[0]), "vi": float(res.vi.iloc[0]),
+                    "n_exp": xe.n, "n_ctrl": xc.n, "events_exp": xe.events, "events_ctrl": xc.events,
+                    "derivation": f"escalc {measure}, add=0.5 to='only0'",
+                    "source_exp": xe.source, "source_ctrl": xc.source,
+                })
+    return rows
+
+
+def _split_shared_controls(effects: pd.DataFrame) -> pd.DataFrame:
+    """Divide a shared control arm's n among the comparisons that use it (Cochrane 23.3.4).
+
+    Sets ``n_ctrl_used`` and recomputes yi/vi for arm-level rows whose control is shared.
+    """
+    effects = effects.copy()
+    effects["n_ctrl_used"] = effects["n_ctrl"]
+    arm_level = effects.stat.isin(["mean_endpoint", "mean_change", "events"])
+    group_cols = ["study_id", "control_arm_id", "family", "outcome", "measure", "stat", "timepoint",
+                  "timepoint_unit", "timepoint_ref", "period", "stratum"]
+    keyed = effects[arm_level].fillna({"timepoint": -1})
+    counts = keyed.groupby(group_cols, dropna=False)["arm_id"].transform("nunique")
+    shared = counts[counts > 1].index
+    for i in shared:
+        row = effects.loc[i]
+        m = int(counts.loc[i])
+        n_used = row.n_ctrl / m
+        effects.loc[i, "n_ctrl_used"] = n_used
+        if row.measure in ("SMD", "MD"):
+            res = escalc(row.measure, m1i=[row.mean_exp], m2i=[row.mean_ctrl], sd1i=[row.sd_exp],
+                         sd2i=[row.sd_ctrl], n1i=[row.n_exp], n2i=[n_used])
+            yi, vi = float(res.yi.iloc[0]), float(res.vi.iloc[0])
+            if pd.notna(row.r):
+                vi = float(paired_variance(row.measure, yi, row.sd_exp, row.sd_ctrl, min(row.n_exp, n_used), row.r))
+        else:
+            res = escalc(row.measure, ai=[row.events_exp], n1i=[row.n_exp], ci=[row.events_ctrl / m], n2i=[n_used])
+            yi, vi = float(res.yi.iloc[0]), float(res.vi.iloc[0])
+        effects.loc[i, ["yi", "vi"]] = [yi, vi]
+        effects.loc[i, "derivation"] = f"{row.derivation}; shared control split {m} ways (Cochrane 23.3.4)"
+    return effects
+
+
+TEXT_COLUMNS = ["study_id", "comparison", "arm_id", "control_arm_id", "family", "outcome", "measure", "stat",
+                "timepoint_unit", "timepoint_ref", "period", "stratum", "design", "sd_method_exp",
+                "sd_method_ctrl", "derivation", "source_exp", "source_ctrl"]
+
+
+def read_effects(path) -> pd.DataFrame:
+    """Read ``effects.csv`` back with the dtypes :func:`build_effects` produced (text stays text)."""
+    df = pd.read_csv(path, dtype={c: str for c in TEXT_COLUMNS}, keep_default_na=False, na_values=[""])
+    return df.fillna({c: "" for c in TEXT_COLUMNS})

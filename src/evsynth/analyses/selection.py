@@ -1,0 +1,126 @@
+"""Which effect rows enter an analysis: outcome family, comparator, time window, one time per study.
+
+Per study and window the timepoint closest to the window's nominal time is used; per study one
+depression scale (the first of ``depression_outcomes`` reported there) and one kind of mean
+(end-of-period scores before changes from baseline, as Cochrane Handbook 10.5.2 advises against
+mixing them in an SMD). All comparisons of a multi-arm trial at that time are kept (their shared
+control was already split in the effects table).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from evsynth.analyses.effect_table import crossover_variance
+
+PLACEBO_COMPARATORS = ("saline", "midazolam", "placebo", "placebo_spray", "placebo_oral", "active_placebo")
+ARM_LEVEL = ("mean_endpoint", "mean_change", "events")
+STAT_PREFERENCE = {"mean_endpoint": 0, "mean_change": 1, "events": 0}
+
+
+def regimen_of(arms: pd.DataFrame) -> pd.Series:
+    """Per study: ``single`` when every experimental arm's schedule says single, else ``repeated``."""
+    exp = arms[arms.role == "experimental"]
+    single = exp.schedule.fillna("").str.contains("single", case=False)
+    return single.groupby(exp.study_id).all().map({True: "single", False: "repeated"})
+
+
+def study_attributes(studies: pd.DataFrame, arms: pd.DataFrame) -> pd.DataFrame:
+    """Study-level attributes used for filters and subgroups (drug, route, comparator, ..., regimen)."""
+    attrs = studies.set_index("study_id")[["drug", "route", "comparator", "population", "design", "rob_overall"]]
+    return attrs.assign(regimen=regimen_of(arms)).fillna({"regimen": "repeated"})
+
+
+def select_window(effects: pd.DataFrame, attrs: pd.DataFrame, spec: dict, window: dict, opts: dict,
+                  variant: str = "primary") -> pd.DataFrame:
+    """The effect rows of one analysis in one time window, for one variant of the analysis.
+
+    Parameters
+    ----------
+    effects : DataFrame
+        The effects table.
+    attrs : DataFrame
+        :func:`study_attributes`.
+    spec : dict
+        The analysis (config ``analysis.analyses[i]``).
+    window : dict
+        ``{id, lo, hi, nominal}`` in hours; ``None`` for analyses without time (relapse).
+    opts : dict
+        The ``analysis`` config section (depression_outcomes, crossover_r, comparators, study set).
+    variant : str
+        ``primary`` or a sensitivity analysis: ``first_period_only``, ``endpoint_only``,
+        ``exclude_high_rob``, ``crossover_r=<value>``.
+    """
+    e = _filter(effects, attrs, spec, opts)
+    if variant == "exclude_high_rob":
+        e = e[e.study_id.map(attrs.rob_overall) != "high"]
+    if variant == "endpoint_only":
+        e = e[e.stat != "mean_change"]
+    first_period = variant == "first_period_only" or opts.get("first_period_only", False)
+    e = _crossover_periods(e, first_period)
+    if window is not None:
+        e = e[(e.hours >= window["lo"]) & (e.hours <= window["hi"])]
+        e = _closest_time(e, window["nominal"], opts.get("depression_outcomes", []))
+    if variant.startswith("crossover_r="):
+        r = float(variant.split("=", 1)[1])
+        paired = e.r.notna()
+        n = np.minimum(e.n_exp, e.n_ctrl_used)
+        e = e.assign(vi=np.where(paired, crossover_variance(e.yi, n, r), e.vi))
+        e.loc[paired, "r"] = r
+    return e.assign(**{c: e.study_id.map(attrs[c]) for c in ("drug", "route", "comparator", "population",
+                                                              "regimen")})
+
+
+def _filter(effects, attrs, spec, opts) -> pd.DataFrame:
+    family = spec["outcome"]
+    if family in opts.get("depression_outcomes", []):  # one scale, e.g. MADRS mean differences
+        e = effects[(effects.family == "depression") & (effects.outcome == family)]
+    else:
+        e = effects[effects.family == family]
+    e = e[e.measure == spec["measure"]]
+    if spec["measure"] in ("SMD", "RR") and family != "relapse":
+        e = e[e.stat.isin(ARM_LEVEL)]
+    comparators = opts.get("comparators", PLACEBO_COMPARATORS)
+    e = e[e.study_id.map(attrs.comparator).isin(comparators)]
+    ref = spec.get("timepoint_ref")
+    if ref == "last_dose":
+        # a single dose's first dose is its last dose
+        single = e.study_id.map(attrs.regimen) == "single"
+        e = e[(e.timepoint_ref == "last_dose") | (single & (e.timepoint_ref == "first_dose"))]
+    elif ref:
+        e = e[e.timepoint_ref == ref]
+    study_set = spec.get("study_set") or opts.get("study_set")
+    if study_set:
+        e = e[e.study_id.isin(opts.get("study_sets", {}).get(study_set, []))]
+    return e
+
+
+def _crossover_periods(e: pd.DataFrame, first_period: bool) -> pd.DataFrame:
+    """Crossover trials: paired all-period results, or (first-period option) period-1 results only.
+
+    Without the option a crossover trial's period-1 rows are used only where it reports nothing
+    pooled over periods.
+    """
+    cross = e.design == "crossover"
+    if first_period:
+        return e[~cross | (e.period == "1")]
+    has_all = e[cross & e.period.isin(["all", ""])].study_id.unique()
+    keep = ~cross | e.period.isin(["all", ""]) | ~e.study_id.isin(has_all)
+    return e[keep]
+
+
+def _closest_time(e: pd.DataFrame, nominal: float, depression: list[str]) -> pd.DataFrame:
+    """Per study: one scale, one kind of mean, the time closest to nominal; all comparisons kept."""
+    if e.empty:
+        return e
+    rank = {o: i for i, o in enumerate(depression)}
+    e = e.assign(
+        _dist=(np.log(e.hours) - np.log(nominal)).abs(),
+        _scale=e.outcome.map(rank).fillna(len(rank)),
+        _stat=e.stat.map(STAT_PREFERENCE).fillna(2),
+    )
+    e = e.sort_values(["study_id", "_scale", "_stat", "_dist", "hours", "stratum", "comparison"], kind="mergesort")
+    first = e.groupby("study_id", sort=False).head(1)[["study_id", "outcome", "stat", "hours", "period"]]
+    chosen = e.merge(first, on=["study_id", "outcome", "stat", "hours", "period"])
+    return chosen.drop(columns=["_dist", "_scale", "_stat"]).reset_index(drop=True)

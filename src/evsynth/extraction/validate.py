@@ -1,0 +1,169 @@
+"""Cross-table rules for the extraction tables, and the ``evsynth validate`` command.
+
+The column schema (see :mod:`evsynth.extraction.tables`) checks each cell on its own; the rules
+here check what needs more than one cell: identifiers resolve, events do not exceed n,
+confidence intervals contain their estimate, an arm's n agrees across tables, adverse-event
+terms are in the controlled vocabulary.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import defaultdict
+from pathlib import Path
+
+from evsynth.extraction.tables import Problem, Table, load_tables
+
+RATIO_MEASURES = {"RR", "OR", "HR"}
+
+
+def _rows(table: Table):
+    return zip(table.records, table.lines)
+
+
+def _check_ids(tables: dict[str, Table]) -> list[Problem]:
+    problems = []
+    studies = {r["study_id"] for r in tables["studies"].records}
+    arms = {(r["study_id"], r["arm_id"]) for r in tables["arms"].records}
+    roles = defaultdict(set)
+    for r in tables["arms"].records:
+        roles[r["study_id"]].add(r["role"])
+    for rec, line in _rows(tables["arms"]):
+        if rec["study_id"] not in studies:
+            problems.append(Problem(str(tables["arms"].path), line, "study_id", f"unknown study {rec['study_id']!r}"))
+    for name in ("outcomes", "contrasts", "adverse_events"):
+        t = tables[name]
+        for rec, line in _rows(t):
+            for col in ("arm_id", "control_arm_id"):
+                if col in rec and rec[col] is not None and (rec["study_id"], rec[col]) not in arms:
+                    problems.append(
+                        Problem(str(t.path), line, col, f"arm {rec[col]!r} is not an arm of {rec['study_id']!r}")
+                    )
+    for rec, line in _rows(tables["studies"]):
+        missing = {"experimental", "control"} - roles[rec["study_id"]]
+        if missing:
+            problems.append(
+                Problem(str(tables["studies"].path), line, "study_id",
+                        f"study has no {' and no '.join(sorted(missing))} arm in arms.csv")
+            )
+    t = tables["decisions"]
+    for rec, line in _rows(t):
+        if rec.get("study_id") and rec["study_id"] not in studies:
+            problems.append(Problem(str(t.path), line, "study_id", f"unknown study {rec['study_id']!r}"))
+    return problems
+
+
+def _check_counts(tables: dict[str, Table]) -> list[Problem]:
+    problems = []
+    arm_n = {(r["study_id"], r["arm_id"]): r.get("n_randomized") for r in tables["arms"].records}
+    for rec, line in _rows(tables["arms"]):
+        if rec.get("n_analyzed") is not None and rec.get("n_randomized") is not None:
+            if rec["n_analyzed"] > rec["n_randomized"]:
+                problems.append(Problem(str(tables["arms"].path), line, "n_analyzed",
+                                        f"{rec['n_analyzed']} analyzed > {rec['n_randomized']} randomized"))
+    for name in ("outcomes", "adverse_events"):
+        t = tables[name]
+        for rec, line in _rows(t):
+            events, n = rec.get("events"), rec.get("n")
+            if events is not None and n is not None and events > n:
+                problems.append(Problem(str(t.path), line, "events", f"{events} events > n = {n}"))
+            limit = arm_n.get((rec["study_id"], rec["arm_id"]))
+            if n is not None and limit is not None and n > limit:
+                problems.append(Problem(str(t.path), line, "n",
+                                        f"n = {n} exceeds the arm's n_randomized = {limit} in arms.csv"))
+            if name == "outcomes" and rec["stat"] == "events" and (events is None or n is None):
+                problems.append(Problem(str(t.path), line, "events" if events is None else "n",
+                                        "stat 'events' needs both events and n"))
+            if name == "outcomes" and rec["stat"] != "events" and events is not None:
+                problems.append(Problem(str(t.path), line, "events", f"events given for stat {rec['stat']!r}"))
+    # parallel designs: the arms cannot hold more participants than the study randomized
+    totals = defaultdict(int)
+    for r in tables["arms"].records:
+        totals[r["study_id"]] += r.get("n_randomized") or 0
+    for rec, line in _rows(tables["studies"]):
+        if rec["design"] == "parallel" and rec.get("n_randomized") and totals[rec["study_id"]] > rec["n_randomized"]:
+            problems.append(Problem(str(tables["studies"].path), line, "n_randomized",
+                                    f"arms sum to {totals[rec['study_id']]} > study n_randomized {rec['n_randomized']}"))
+    return problems
+
+
+def _check_intervals(tables: dict[str, Table]) -> list[Problem]:
+    problems = []
+    for name, est_col in (("outcomes", "mean"), ("contrasts", "estimate")):
+        t = tables[name]
+        for rec, line in _rows(t):
+            lb, ub, est = rec.get("ci_lb"), rec.get("ci_ub"), rec.get(est_col)
+            if (lb is None) != (ub is None):
+                problems.append(Problem(str(t.path), line, "ci_ub" if ub is None else "ci_lb",
+                                        "a confidence interval needs both bounds"))
+                continue
+            if lb is None:
+                continue
+            if not lb < ub:
+                problems.append(Problem(str(t.path), line, "ci_lb", f"ci_lb {lb} is not below ci_ub {ub}"))
+            elif est is not None and not lb <= est <= ub:
+                problems.append(Problem(str(t.path), line, est_col, f"{est} lies outside its CI [{lb}, {ub}]"))
+            if name == "contrasts" and rec["measure"] in RATIO_MEASURES and lb <= 0:
+                problems.append(Problem(str(t.path), line, "ci_lb", f"a {rec['measure']} CI must be > 0"))
+        for rec, line in _rows(t):
+            if (rec.get("timepoint") is None) != (rec.get("timepoint_unit") is None):
+                problems.append(Problem(str(t.path), line, "timepoint_unit",
+                                        "timepoint and timepoint_unit go together"))
+    t = tables["contrasts"]
+    for rec, line in _rows(t):
+        if rec["measure"] in RATIO_MEASURES and rec.get("estimate") is not None and rec["estimate"] <= 0:
+            problems.append(Problem(str(t.path), line, "estimate", f"a {rec['measure']} must be > 0"))
+    return problems
+
+
+def _check_vocabulary(tables: dict[str, Table]) -> list[Problem]:
+    vocab = tables["ae_vocabulary"]
+    if not vocab.records:
+        return []
+    terms = {r["event"] for r in vocab.records} | {"other"}
+    mapped = {r["reported_term"].casefold(): r["event"] for r in vocab.records}
+    problems = []
+    t = tables["adverse_events"]
+    for rec, line in _rows(t):
+        if rec["event"] not in terms:
+            problems.append(Problem(str(t.path), line, "event",
+                                    f"{rec['event']!r} is not a controlled term in {vocab.path.name}"))
+        expected = mapped.get(rec["reported_term"].casefold())
+        if expected is not None and expected != rec["event"] and rec["event"] != "other":
+            problems.append(Problem(str(t.path), line, "event",
+                                    f"reported term {rec['reported_term']!r} maps to {expected!r} in the vocabulary"))
+    return problems
+
+
+def check_rules(tables: dict[str, Table], schema_doc: dict | None = None) -> list[Problem]:
+    """Apply the cross-table rules; return the problems found (empty when clean)."""
+    if any(not tables[n].records for n in ("studies", "arms")):
+        return []
+    problems = []
+    for check in (_check_ids, _check_counts, _check_intervals, _check_vocabulary):
+        problems.extend(check(tables))
+    return problems
+
+
+def validate(directory: Path, schema: Path | None = None) -> list[Problem]:
+    """Validate the extraction tables in ``directory``; return every problem found."""
+    tables, schema_doc, problems = load_tables(Path(directory), schema)
+    return problems + check_rules(tables, schema_doc)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("directory", nargs="?", default="data/raw/extraction", type=Path,
+                        help="folder holding studies.csv, arms.csv, ... (default: data/raw/extraction)")
+    parser.add_argument("--schema", type=Path, default=None,
+                        help="extraction schema (default: workflow/schemas/extraction.schema.yaml above DIRECTORY)")
+
+
+def run(args: argparse.Namespace) -> int:
+    problems = validate(args.directory, args.schema)
+    for p in problems:
+        print(p)
+    if problems:
+        print(f"{len(problems)} problem(s)")
+        return 1
+    print(f"{args.directory}: all tables valid")
+    return 0

@@ -1,0 +1,269 @@
+"""The report's sections, in order. Each takes the report data (a dict) and returns HTML."""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from pathlib import Path
+
+import pandas as pd
+
+RATIO = {"RR", "OR", "HR"}
+
+
+# ----------------------------------------------------------------------------- helpers
+def esc(x) -> str:
+    return html.escape("" if x is None or (isinstance(x, float) and math.isnan(x)) else str(x))
+
+
+def num(x, digits: int = 2) -> str:
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return esc(x)
+    return "" if math.isnan(x) else f"{x:.{digits}f}"
+
+
+def ci(row, lb="ci_lb", ub="ci_ub", digits: int = 2) -> str:
+    if pd.isna(row.get(lb)) or pd.isna(row.get(ub)):
+        return ""
+    return f"{num(row[lb], digits)} to {num(row[ub], digits)}"
+
+
+def table(df: pd.DataFrame, columns: dict[str, str], numeric: set[str] = frozenset()) -> str:
+    """An HTML table of ``df`` with ``columns`` = {column: header}."""
+    if df.empty:
+        return "<p><em>None.</em></p>"
+    head = "".join(f"<th>{esc(h)}</th>" for h in columns.values())
+    rows = []
+    for _, r in df.iterrows():
+        cells = "".join(
+            f'<td class="num">{esc(r[c])}</td>' if c in numeric else f"<td>{esc(r[c])}</td>" for c in columns
+        )
+        rows.append(f"<tr>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def inline_svg(path: Path, caption: str) -> str:
+    """An SVG file inlined in a <figure> (XML declaration and DOCTYPE removed)."""
+    if not path.is_file():
+        return f'<p class="note">Figure {esc(path.name)} was not produced.</p>'
+    svg = path.read_text(encoding="utf-8")
+    svg = re.sub(r"<\?xml[^>]*\?>", "", svg)
+    svg = re.sub(r"<!DOCTYPE[^>]*>", "", svg, flags=re.S)
+    return f'<figure data-figure="{esc(path.stem)}">{svg.strip()}<figcaption>{esc(caption)}</figcaption></figure>'
+
+
+def _fmt_pooled(df: pd.DataFrame) -> pd.DataFrame:
+    out = df.copy()
+    digits = out.measure.map(lambda m: 2)
+    out["est"] = [num(v, d) for v, d in zip(out.estimate, digits)]
+    out["ci"] = [ci(r) for _, r in out.iterrows()]
+    out["pi"] = [ci(r, "pi_lb", "pi_ub") for _, r in out.iterrows()]
+    out["i2"] = out.I2.map(lambda v: num(v, 0))
+    out["tau2_"] = out.tau2.map(lambda v: num(v, 3))
+    out["p"] = out.pval.map(lambda v: num(v, 3))
+    out["pooled_"] = out.pooled.map(lambda v: "yes" if str(v) == "True" else "no")
+    return out
+
+
+POOLED_COLS = {"window_label": "Time", "k": "k", "n_studies": "Studies", "participants": "Participants",
+               "est": "Estimate", "ci": "95% CI", "pi": "95% PI", "i2": "I² (%)", "tau2_": "τ²", "p": "p",
+               "reason": "Not pooled because"}
+POOLED_NUM = {"k", "n_studies", "participants", "est", "i2", "tau2_", "p"}
+
+
+def _analysis_label(spec: dict) -> str:
+    return f"{spec['id']} — {spec['outcome']}, {spec['measure']}" + (
+        f", time from {spec['timepoint_ref'].replace('_', ' ')}" if spec.get("timepoint_ref") else "")
+
+
+def _primary(pooled: pd.DataFrame, analysis_id: str) -> pd.DataFrame:
+    p = pooled[(pooled.analysis_id == analysis_id) & (pooled.variant == "primary")]
+    return p.sort_values("hours_nominal", kind="mergesort")
+
+
+def _forest_figures(data, analysis_id: str) -> str:
+    forest_dir = Path(data["figures"]) / "forest"
+    figs = sorted(forest_dir.glob(f"{analysis_id}__*.svg")) if forest_dir.is_dir() else []
+    if not figs:
+        return ""
+    inner = "\n".join(inline_svg(f, f"Forest plot: {f.stem.replace('__', ', ')}") for f in figs)
+    return f"<details><summary>Forest plots ({len(figs)})</summary>{inner}</details>"
+
+
+# ----------------------------------------------------------------------------- sections
+def search_section(data) -> str:
+    s, cfg, v = data["search"], data["config"], data["versions"]
+    mode = cfg["pubmed"]["mode"]
+    rows = [("Mode", mode), ("Query", s.get("query", "")), ("Records", s.get("count", "")),
+            ("Snapshot / retrieval date", s.get("retrieval_date", "")),
+            ("Estimator", f"{cfg['analysis']['method']}, test {cfg['analysis']['test']}, "
+                          f"level {cfg['analysis'].get('level', 95)}%")]
+    body = "".join(f"<tr><th>{esc(k)}</th><td>{esc(val)}</td></tr>" for k, val in rows)
+    soft = ", ".join(f"{esc(k)} {esc(val)}" for k, val in v.items())
+    return (f"<h2 id='search'>1. What was searched, when and how</h2><table>{body}</table>"
+            f"<p>Software: {soft}. Statistics follow R's metafor definitions (tested against metafor "
+            f"reference values). Every extracted number carries its source in "
+            f"<code>data/raw/extraction</code>.</p>")
+
+
+def prisma_section(data) -> str:
+    p = data["prisma"]
+    reasons = lambda d: ", ".join(f"{esc(k)}: {v}" for k, v in d.items()) or "none"  # noqa: E731
+    items = [
+        ("Records identified", f"{p['identified_total']} ({', '.join(f'{k}: {v}' for k, v in p['identified'].items())})"),
+        ("Duplicates removed", p["duplicates_removed"]),
+        ("Records screened", p["screened"]),
+        ("Excluded at screening", f"{p['excluded_screening']} ({reasons(p['excluded_screening_reasons'])})"),
+        ("Reports assessed for eligibility", p["assessed_eligibility"]),
+        ("Excluded at eligibility", f"{p['excluded_eligibility']} ({reasons(p['excluded_eligibility_reasons'])})"),
+        ("Awaiting assessment (no manual decision)", p["awaiting_assessment"]),
+        ("Reports included", p["included_reports"]),
+        ("Studies included", p["included_studies"]),
+    ]
+    body = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in items)
+    return (f"<h2 id='prisma'>2. Study selection (PRISMA 2020)</h2>"
+            f"{inline_svg(Path(data['figures']) / 'prisma.svg', 'PRISMA 2020 flow diagram')}<table>{body}</table>")
+
+
+def studies_section(data) -> str:
+    st = data["studies"]
+    cols = {"study_id": "Study", "pmid": "PMID", "design": "Design", "population": "Population", "drug": "Drug",
+            "route": "Route", "comparator": "Comparator", "n_randomized": "Randomized", "rob_overall": "RoB 2 overall"}
+    return (f"<h2 id='studies'>3. Included studies ({len(st)})</h2>{table(st, cols, {'n_randomized'})}"
+            f"<h3>Risk of bias (RoB 2)</h3>"
+            f"{inline_svg(Path(data['figures']) / 'risk_of_bias.svg', 'Risk-of-bias summary by RoB 2 domain')}")
+
+
+def onset_section(data) -> str:
+    cfg, pooled = data["config"]["analysis"], data["pooled"]
+    parts = ["<h2 id='onset'>4. Onset: how soon does the effect appear?</h2>",
+             inline_svg(Path(data["figures"]) / "onset.svg",
+                        "Pooled effect by time since the first dose (log time axis), with 95% CI band; "
+                        "points are studies, sized by weight.")]
+    for spec in [a for a in cfg["analyses"] if a["question"] == "onset"]:
+        tc = data["onset"].get(spec["id"], {})
+        earliest = tc.get("earliest")
+        if earliest:
+            share = ", ".join(f"{esc(k)} {v:.0%}" for k, v in earliest["bootstrap_share"].items() if v > 0)
+            parts.append(f"<p class='key'><strong>{esc(spec['id'])}</strong>: the earliest time at which the pooled "
+                         f"effect is distinguishable from control is <strong>{esc(earliest['label'])}</strong>. "
+                         f"Uncertainty (study bootstrap, B = {earliest['B']}): share of resamples in which each "
+                         f"window is the earliest — {share}.</p>")
+        else:
+            parts.append(f"<p class='key'><strong>{esc(spec['id'])}</strong>: no time window shows a pooled effect "
+                         f"distinguishable from control.</p>")
+        parts.append(f"<h3>{esc(_analysis_label(spec))}</h3>")
+        parts.append(table(_fmt_pooled(_primary(pooled, spec["id"])), POOLED_COLS, POOLED_NUM))
+        parts.append(_subgroups(pooled, spec["id"]))
+        parts.append(_forest_figures(data, spec["id"]))
+    return "\n".join(parts)
+
+
+def _subgroups(pooled: pd.DataFrame, analysis_id: str) -> str:
+    sub = pooled[(pooled.analysis_id == analysis_id) & (pooled.variant == "subgroup")]
+    if sub.empty:
+        return ""
+    sub = _fmt_pooled(sub.sort_values(["hours_nominal", "subgroup_var", "subgroup_level"], kind="mergesort"))
+    sub["test"] = [f"Q = {num(q)}, df = {esc(d)}, p = {num(p, 3)}" if pd.notna(q) else ""
+                   for q, d, p in zip(sub.subgroup_Q, sub.subgroup_df, sub.subgroup_p)]
+    cols = {"window_label": "Time", "subgroup_var": "Subgroup", "subgroup_level": "Level", "k": "k",
+            "est": "Estimate", "ci": "95% CI", "i2": "I² (%)", "test": "Test for subgroup differences",
+            "reason": "Not pooled because"}
+    return f"<details><summary>Subgroup analyses</summary>{table(sub, cols, {'k', 'est', 'i2'})}</details>"
+
+
+def duration_section(data) -> str:
+    cfg, pooled = data["config"]["analysis"], data["pooled"]
+    parts = ["<h2 id='duration'>5. Response duration: how long does it last?</h2>",
+             inline_svg(Path(data["figures"]) / "duration.svg",
+                        "Tail of the time course after the last dose by regimen, and relapse hazard ratios.")]
+    for spec in [a for a in cfg["analyses"] if a["question"] == "duration"]:
+        parts.append(f"<h3>{esc(_analysis_label(spec))}</h3>")
+        prim = _primary(pooled, spec["id"])
+        if spec["measure"] == "HR":
+            w = data["weights"][data["weights"].analysis_id == spec["id"]].copy()
+            w["est"] = w.estimate.map(num)
+            w["ci"] = [ci(r) for _, r in w.iterrows()]
+            parts.append(table(w, {"label": "Study (stratum)", "est": "Hazard ratio", "ci": "95% CI"}, {"est"}))
+        parts.append(table(_fmt_pooled(prim), POOLED_COLS, POOLED_NUM))
+        parts.append(_subgroups(pooled, spec["id"]))
+        parts.append(_forest_figures(data, spec["id"]))
+    return "\n".join(parts)
+
+
+def side_effects_section(data) -> str:
+    se = data["side_effects"].copy()
+    parts = ["<h2 id='side-effects'>6. Side-effect rates</h2>",
+             inline_svg(Path(data["figures"]) / "side_effects.svg",
+                        "Pooled incidence per adverse-event term (logit random effects), ketamine and "
+                        "esketamine apart, and risk ratios against control.")]
+    if se.empty:
+        return "\n".join(parts + ["<p><em>No adverse-event data.</em></p>"])
+    se["inc"] = [f"{num(100 * v, 1)}% ({num(100 * lo, 1)} to {num(100 * hi, 1)})" if pd.notna(v) else ""
+                 for v, lo, hi in zip(se.incidence, se.incidence_ci_lb, se.incidence_ci_ub)]
+    se["raw"] = [f"{int(e)}/{int(n)}" for e, n in zip(se.events_exp, se.participants_exp)]
+    se["rr_"] = [f"{num(r)} ({num(lo)} to {num(hi)})" if pd.notna(r) else "" for r, lo, hi in
+                 zip(se.rr, se.rr_ci_lb, se.rr_ci_ub)]
+    se["rd_"] = [f"{num(r, 3)} ({num(lo, 3)} to {num(hi, 3)})" if pd.notna(r) else "" for r, lo, hi in
+                 zip(se.rd, se.rd_ci_lb, se.rd_ci_ub)]
+    cols = {"event": "Term", "drug": "Drug", "k_arms": "Arms", "raw": "Events / n", "inc": "Incidence (95% CI)",
+            "k": "Controlled studies", "rr_": "RR vs control", "rd_": "RD vs control", "reason": "Note"}
+    pooled = se[se.pooled.astype(str) == "True"]
+    listed = se[se.pooled.astype(str) != "True"]
+    return "\n".join(parts + [table(pooled, cols, {"k_arms", "k"}),
+                              f"<details><summary>Terms listed, not pooled ({len(listed)})</summary>"
+                              f"{table(listed, cols, {'k_arms', 'k'})}</details>"])
+
+
+def sensitivity_section(data) -> str:
+    pooled = data["pooled"]
+    sens = pooled[~pooled.variant.isin(["primary", "subgroup"])]
+    prim = pooled[pooled.variant == "primary"]
+    both = pd.concat([prim[prim.analysis_id.isin(sens.analysis_id) & prim.window.isin(sens.window)], sens])
+    both = _fmt_pooled(both.sort_values(["analysis_id", "hours_nominal", "variant"], kind="mergesort"))
+    cols = {"analysis_id": "Analysis", "window_label": "Time", "variant": "Variant", "k": "k", "est": "Estimate",
+            "ci": "95% CI", "i2": "I² (%)", "reason": "Not pooled because"}
+    return (f"<h2 id='sensitivity'>7. Sensitivity analyses</h2><p>Crossover correlation range, first-period-only "
+            f"data, excluding high risk-of-bias studies, end-of-period scores only, fixed-effect model.</p>"
+            f"{table(both, cols, {'k', 'est', 'i2'})}")
+
+
+def sof_section(data) -> str:
+    sof = data["sof"].copy()
+    from evsynth.analyses.grade import __doc__ as rules
+
+    if not sof.empty:
+        sof["est"] = [f"{num(e)} ({num(lo)} to {num(hi)})" for e, lo, hi in zip(sof.estimate, sof.ci_lb, sof.ci_ub)]
+    cols = {"analysis_id": "Analysis", "outcome": "Outcome", "window_label": "Time / drug", "measure": "Measure",
+            "k": "k", "participants": "Participants", "est": "Estimate (95% CI)", "certainty": "Certainty",
+            "reasons": "Downgraded for"}
+    rule_text = esc(rules.split("\n\n", 1)[1]) if rules else ""
+    return (f"<h2 id='sof'>8. Summary of findings (GRADE-style)</h2>{table(sof, cols, {'k', 'participants'})}"
+            f"<details><summary>Downgrading rules</summary><pre>{rule_text}</pre></details>"
+            f"<h3>Small-study effects</h3>"
+            + table(data["bias"], {"analysis_id": "Analysis", "window": "Time", "k": "k", "egger_z": "Egger z",
+                                   "egger_p": "Egger p", "trimfill_k0": "Trim-and-fill k0"}, {"k"}))
+
+
+def gaps_section(data) -> str:
+    pooled, nc = data["pooled"], data["not_computed"]
+    not_pooled = pooled[(pooled.pooled.astype(str) != "True") & (pooled.variant == "primary")]
+    studies = set(data["studies"].study_id)
+    used = set(data["effects"].study_id)
+    unused = sorted(studies - used)
+    return (f"<h2 id='gaps'>9. What the data could not answer</h2>"
+            f"<p>Numbers not reported are left empty and stay out of the analyses that need them; nothing is "
+            f"imputed.</p><h3>Analyses not pooled ({len(not_pooled)})</h3>"
+            + table(not_pooled, {"analysis_id": "Analysis", "window_label": "Time", "k": "k",
+                                 "studies": "Studies", "reason": "Reason"}, {"k"})
+            + f"<h3>Extracted results that could not be turned into effect sizes ({len(nc)})</h3>"
+            + table(nc, {"study_id": "Study", "arm_id": "Arm", "outcome": "Outcome", "timepoint": "Time",
+                         "timepoint_unit": "Unit", "reason": "Reason", "source": "Source"})
+            + f"<h3>Included studies with no usable effect size ({len(unused)})</h3><p>{esc(', '.join(unused))}</p>")
+
+
+SECTIONS = [search_section, prisma_section, studies_section, onset_section, duration_section,
+            side_effects_section, sensitivity_section, sof_section, gaps_section]

@@ -1,0 +1,11 @@
+"""Snakemake script (live mode): search PubMed and fetch the records (evsynth.pubmed)."""
+from pathlib import Path
+
+from evsynth.io import write_text
+from evsynth.pubmed import fetch
+
+cfg = snakemake.params.pubmed
+out = Path(snakemake.output.done).parent
+search = fetch(cfg["query"], out, eutils_url=cfg.get("eutils_url"), batch_size=cfg.get("batch_size", 200),
+               mindate=cfg.get("mindate"), maxdate=cfg.get("maxdate"), email=cfg.get("email") or None)
+write_text(snakemake.output.done, f"{search['count']} records retrieved {search['retrieval_date']}\n")
