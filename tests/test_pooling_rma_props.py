@@ -70,6 +70,7 @@ def test_random_effects_equals_fixed_effect_when_homogeneous(vi, mu, method):
     for f in ("beta", "se", "ci_lb", "ci_ub", "pval"):
         np.testing.assert_allclose(getattr(re, f), getattr(fe, f), rtol=1e-12, atol=1e-12, err_msg=f)
     assert re.I2 == 0 and re.H2 == 1
+    assert fe.QE == pytest.approx(0, abs=1e-12) and fe.I2 == 0  # metafor: max(0, -Inf) = 0
 
 
 @settings(max_examples=15, deadline=None)

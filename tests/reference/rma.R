@@ -92,8 +92,22 @@ for (t in tests) fixed[[length(fixed) + 1]] <- fit_record(bcg$yi, bcg$vi, NULL, 
 nonconv <- tryCatch({rma(bcg$yi, bcg$vi, method = "REML", control = list(maxiter = 2, threshold = 1e-12)); "converged"},
                     error = function(e) conditionMessage(e))
 
+# metafor's default control (threshold=1e-5, maxiter=100; uniroot tol=eps^0.25 for PM and confint)
+defaults <- list()
+dsets <- list(bcg = bcg, hackshaw1998 = dat.hackshaw1998, normand1999 = nor)
+for (nm in names(dsets)) for (m in c("ML", "REML", "EB", "PM")) {
+  d <- dsets[[nm]]
+  f <- rma(d$yi, d$vi, method = m)
+  ci <- confint(f)
+  defaults[[length(defaults) + 1]] <- list(
+    name = nm, method = m, call = sprintf("rma(yi, vi, method=\"%s\")  # default control", m),
+    beta = num(f$beta), se = num(f$se), tau2 = num(f$tau2),
+    tau2_ci = num(ci$random["tau^2", c("ci.lb", "ci.ub")]), ci_call = "confint(fit)  # default control")
+}
+
 out <- list(r_version = R.version.string, metafor_version = as.character(packageVersion("metafor")),
             control = ctrl_txt, cases = cases, fixed_tau2 = list(yi = bcg$yi, vi = bcg$vi, tau2 = 0.1, fits = fixed),
+            defaults = defaults,
             nonconvergence = list(call = "rma(yi, vi, method=\"REML\", control=list(maxiter=2, threshold=1e-12)) on bcg",
                                   result = nonconv))
 write_json(out, file.path(outdir, "rma.json"), digits = NA, auto_unbox = TRUE, pretty = TRUE)

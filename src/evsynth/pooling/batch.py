@@ -358,7 +358,7 @@ def rma_batch(yi: Any, vi: Any, method: str = "REML", test: str = "z", level: fl
         QEp = stats.chi2.sf(QE, np.maximum(k - 1, 1))
         vt = (k - 1) / R.tr_p(w0)
         if method == "FE":
-            I2 = np.where(QE > 0, np.maximum(0.0, 100 * (QE - (k - 1)) / QE), np.nan)
+            I2 = np.where(QE > 0, np.maximum(0.0, 100 * (QE - (k - 1)) / QE), 0.0)
             H2 = QE / (k - 1)
         else:
             I2 = 100 * tau2 / (vt + tau2)

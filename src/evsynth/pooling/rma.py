@@ -218,8 +218,8 @@ def _fit(y, v, X, names, method, test, alpha, tau2_fixed, con, slab, level) -> R
         QEp = float(stats.chi2.sf(QE, k - p))
         vt = (k - p) / np.trace(P)
         if method == "FE":
-            with np.errstate(divide="ignore", invalid="ignore"):
-                I2 = max(0.0, 100 * (QE - (k - p)) / QE) if QE > 0 else float("nan")
+            # metafor: max(0, 100 * (QE - (k-p)) / QE), which is max(0, -Inf) = 0 when QE = 0
+            I2 = max(0.0, 100 * (QE - (k - p)) / QE) if QE > 0 else 0.0
             H2 = QE / (k - p)
         else:
             I2 = 100 * tau2 / (vt + tau2)
@@ -367,6 +367,10 @@ def rma(
     """
     method = _check_method_test(method, test)
     y, v = validate_yi_vi(yi, vi)
+    if v.max() / v.min() >= 1e7:  # metafor's evtol check
+        warnings.warn("Ratio of largest to smallest sampling variance is extremely large "
+                      f"({v.max() / v.min():.3g}); results may not be stable.", UserWarning,
+                      stacklevel=2)
     alpha = level_to_alpha(level)
     con = _check_control(control)
     k = y.shape[0]
