@@ -248,7 +248,7 @@ def read_ris(path: str | os.PathLike[str], source_db: str | None = None) -> Iter
     Tags used: ``TI``/``T1`` title; ``AB``/``N2`` abstract; ``JF``/``JO``/``T2``/``J2`` journal;
     ``PY``/``Y1``/``DA`` year (first four-digit year); ``AU``/``A1`` authors; ``DO`` DOI (or a doi.org
     ``UR``); ``VL``, ``IS``, ``SP``-``EP``; ``KW`` keywords; ``M3`` publication type; ``LA`` language;
-    ``AN`` accession number (the record id). A PMID is taken only from a value that names it
+    ``AN`` (else ``ID``) accession number, for the record id. A PMID is taken only from a value that names it
     (``PMID: 123``) or a PubMed URL. NCT ids are searched in every field.
 
     Parameters
@@ -279,7 +279,8 @@ def read_ris(path: str | os.PathLike[str], source_db: str | None = None) -> Iter
         rec["pmid"] = _ris_pmid(tags)
         rec["nct_ids"] = _nct_in(*(v for values in tags.values() for v in values))
         rec["language"] = "|".join(dict.fromkeys(x.strip().lower() for x in tags.get("LA", []) if x.strip())) or None
-        accession = _clean(first.get("AN"))
+        accession = next((_clean(first[t]) for t in ("AN", "ID")
+                          if first.get(t) and not _PMID_VALUE.match(first[t])), None)
         rec["record_id"] = f"{db}:{accession}" if accession else f"{db}:{path.stem}#{n}"
         if not rec["title"] and not rec["doi"] and not rec["pmid"]:
             raise RecordsInputError(f"{path}: line {line}: record has no title (TI/T1), DO or PMID")
