@@ -201,3 +201,21 @@ def test_default_control_matches_metafor_defaults(rec):
         for f in ("beta", "se", "tau2"):
             close(getattr(res, f), rec[f], f"defaults {rec['name']} {rec['method']}: {f}")
     np.testing.assert_allclose(res.tau2_ci, rec["tau2_ci"], rtol=0, atol=1.3e-4)
+
+
+# --------------------------------------------------------------------------- documented divergences
+def test_pm_widens_bracket_where_metafor_stops():
+    """docs/divergences/pooling.md: PM root above metafor's tau2.max is found, not an error."""
+    pw = RMA["pm_widen"]
+    assert "tau2.max" in pw["result"]  # metafor: "Value of 'tau2.max' too low"
+    res = rma(pw["yi"], pw["vi"], method="PM")
+    close(res.tau2, pw["tau2_with_larger_tau2_max"], "PM tau2 with widened bracket")
+
+
+def test_random_effects_with_k_equal_p_is_an_error():
+    """metafor also stops ("Number of parameters to be estimated is larger than the number of
+    observations"); FE models with k = p are allowed by both."""
+    with pytest.raises(ValueError, match=r"cannot estimate tau2 with method='REML' when k = p = 2"):
+        rma([0.1, 0.5], [0.1, 0.1], mods=[0.0, 1.0])
+    res = rma([0.1, 0.5], [0.1, 0.1], mods=[0.0, 1.0], method="FE")
+    assert res.QE == 0 and res.QEp == 1

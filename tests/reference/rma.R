@@ -105,9 +105,16 @@ for (nm in names(dsets)) for (m in c("ML", "REML", "EB", "PM")) {
     tau2_ci = num(ci$random["tau^2", c("ci.lb", "ci.ub")]), ci_call = "confint(fit)  # default control")
 }
 
+# PM root above metafor's tau2.max = max(100, 10 * mad(yi)^2): metafor stops with an error
+pm_y <- c(0, 0, 0, 0, 1000); pm_v <- c(0.1, 0.1, 0.1, 0.1, 0.1)
+pm_widen <- list(yi = pm_y, vi = pm_v, call = "rma(yi, vi, method=\"PM\")",
+                 result = tryCatch({rma(pm_y, pm_v, method = "PM"); "no error"}, error = function(e) conditionMessage(e)),
+                 tau2_max_call = "rma(yi, vi, method=\"PM\", control=list(tau2.max=1e7, tol=1e-12))",
+                 tau2_with_larger_tau2_max = num(rma(pm_y, pm_v, method = "PM", control = list(tau2.max = 1e7, tol = 1e-12))$tau2))
+
 out <- list(r_version = R.version.string, metafor_version = as.character(packageVersion("metafor")),
             control = ctrl_txt, cases = cases, fixed_tau2 = list(yi = bcg$yi, vi = bcg$vi, tau2 = 0.1, fits = fixed),
-            defaults = defaults,
+            defaults = defaults, pm_widen = pm_widen,
             nonconvergence = list(call = "rma(yi, vi, method=\"REML\", control=list(maxiter=2, threshold=1e-12)) on bcg",
                                   result = nonconv))
 write_json(out, file.path(outdir, "rma.json"), digits = NA, auto_unbox = TRUE, pretty = TRUE)
