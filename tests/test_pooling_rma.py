@@ -73,7 +73,7 @@ def test_rma_matches_metafor(cf):
     for field, key in [("beta", "beta"), ("se", "se"), ("pval", "pval"), ("ci_lb", "ci_lb"),
                        ("ci_ub", "ci_ub"), ("tau2", "tau2"), ("I2", "I2"), ("H2", "H2"),
                        ("QE", "QE"), ("QEp", "QEp"), ("QM", "QM"), ("QMp", "QMp"),
-                       ("weights", "weights"), ("vb", "vb")]:
+                       ("weights", "weights"), ("vb", "vb"), ("loglik", "loglik")]:
         close(getattr(res, field), rec[key], f"{ctx}: {field}")
     stat = res.tval if res.test == "knha" else res.zval
     other = res.zval if res.test == "knha" else res.tval
@@ -219,3 +219,24 @@ def test_random_effects_with_k_equal_p_is_an_error():
         rma([0.1, 0.5], [0.1, 0.1], mods=[0.0, 1.0])
     res = rma([0.1, 0.5], [0.1, 0.1], mods=[0.0, 1.0], method="FE")
     assert res.QE == 0 and res.QEp == 1
+
+
+def test_ll0check_sets_tau2_to_zero_when_zero_is_better(monkeypatch):
+    """metafor's ll0check: if ll(tau2 = 0) exceeds ll(tau2_hat) by > eps^0.25, tau2 <- 0.
+
+    No real data set reaching this branch is known to us, so the log-likelihood is patched to
+    favour 0; the branch (warning, tau2 = 0, FE-weighted estimate) is what is tested.
+    """
+    from evsynth.pooling import batch, estimators
+
+    monkeypatch.setattr(estimators, "_loglik", lambda y, v, X, t, reml: 0.0 if t == 0 else -1.0)
+    case = next(c for c in RMA["cases"] if c["name"] == "bcg")
+    with pytest.warns(RuntimeWarning, match="local maximum"):
+        res = rma(case["yi"], case["vi"], method="REML")
+    assert res.tau2 == 0
+    fe = rma(case["yi"], case["vi"], method="FE")
+    assert res.beta == pytest.approx(fe.beta, rel=1e-12)
+    monkeypatch.setattr(batch, "_loglik", lambda R, t, reml: np.where(t == 0, 0.0, -1.0))
+    with pytest.warns(RuntimeWarning, match="local maximum in 1 row"):
+        b = batch.rma_batch(case["yi"], case["vi"], method="ML")
+    assert b.tau2[0] == 0

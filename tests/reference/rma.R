@@ -31,6 +31,7 @@ fit_record <- function(yi, vi, mods, method, test, tau2 = NULL) {
               tau2 = num(fit$tau2), se_tau2 = num(fit$se.tau2), I2 = num(fit$I2), H2 = num(fit$H2),
               QE = num(fit$QE), QEp = num(fit$QEp), QM = num(fit$QM), QMp = num(fit$QMp),
               k = fit$k, p = fit$p, weights = num(weights(fit)),
+              loglik = num(logLik(fit)), loglik_call = "logLik(fit)",
               weights_call = "weights(fit)")
   if (is.null(mods)) {
     pr <- predict(fit)

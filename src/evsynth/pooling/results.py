@@ -125,6 +125,11 @@ class RMAResult:
         True when tau2 was given by the user.
     subgroups : SubgroupResult or None
         Filled when ``subgroup=`` was given.
+    loglik : float
+        Log-likelihood as metafor's ``logLik()``: restricted (REML, including metafor's
+        0.5 log|X'X| term) for REML fits, full ML otherwise.
+    ddf, s2w, vt : int or None, float, float
+        t/F denominator df (knha), Knapp-Hartung scale factor, typical within-study variance.
     """
 
     beta: Any
@@ -166,6 +171,7 @@ class RMAResult:
     ddf: Any = None
     s2w: float = 1.0
     vt: float = float("nan")
+    loglik: float = float("nan")
     subgroups: SubgroupResult | None = None
     extra: dict = field(default_factory=dict)
 

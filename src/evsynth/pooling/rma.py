@@ -246,6 +246,14 @@ def _fit(y, v, X, names, method, test, alpha, tau2_fixed, con, slab, level) -> R
         I2_ci = (100 * lb / (vt + lb), 100 * ub / (vt + ub))
         H2_ci = (lb / vt + 1, ub / vt + 1)
 
+    # log-likelihood as metafor's logLik(): REML (with REMLf = TRUE) for REML fits, ML otherwise
+    rss_f = float(np.sum(w * (y - X @ (np.linalg.inv(XtWX) @ (X.T @ (w * y)))) ** 2))
+    if method == "REML":
+        loglik = (-0.5 * (k - p) * np.log(2 * np.pi) + 0.5 * np.linalg.slogdet(X.T @ X)[1]
+                  - 0.5 * np.sum(np.log(v + tau2)) - 0.5 * np.linalg.slogdet(XtWX)[1] - 0.5 * rss_f)
+    else:
+        loglik = -0.5 * k * np.log(2 * np.pi) - 0.5 * np.sum(np.log(v + tau2)) - 0.5 * rss_f
+
     weights = 100 * w / w.sum()
     one = p == 1
 
@@ -260,7 +268,7 @@ def _fit(y, v, X, names, method, test, alpha, tau2_fixed, con, slab, level) -> R
         QEp=float(QEp), QM=QM, QMp=QMp, QM_df=QM_df, k=k, p=p, method=method, test=test,
         level=level, converged=est.converged, iterations=est.iterations, weights=weights,
         yi=y, vi=v, X=X, slab=slab, coef_names=names, tau2_fixed=tau2_fixed is not None,
-        ddf=ddf, s2w=s2w, vt=float(vt),
+        ddf=ddf, s2w=s2w, vt=float(vt), loglik=float(loglik),
     )
 
 
