@@ -40,7 +40,7 @@ report: setup
 	$(VENV)/bin/snakemake --cores $(CORES) --quiet progress rules all
 
 test: setup sysdeps
-	$(PY) -m pytest -n $(CORES) -q
+	$(PY) -m pytest -n $(CORES) --dist loadfile -q
 
 validate: setup
 	$(VENV)/bin/evsynth validate data/raw/extraction
