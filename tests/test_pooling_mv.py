@@ -16,12 +16,12 @@ from evsynth.pooling.multilevel import rma_mv
 REF = json.loads((Path(__file__).parent / "reference" / "mv.json").read_text())
 CASES = {c["name"]: c for c in REF["cases"]}
 # Cases with a variance component at the zero boundary: metafor optimises log(sigma2) and stops at
-# ~1e-10 with its default tolerance (nlminb does not converge with rel.tol=1e-12 there), so its free
+# 1e-10 to 1e-8 (by optimizer) (nlminb does not converge with rel.tol=1e-12 there), so its free
 # fit agrees with ours to ~1e-5 only; our fit has the higher (restricted) log-likelihood.  These
 # cases are checked to 1e-6 against metafor's fit with the boundary component fixed at 0
 # (test_boundary_cases_match_metafor_with_component_fixed_at_zero).
 # See docs/divergences/diagnostics.md.
-BOUNDARY = {"between_zero"}
+BOUNDARY = {"between_zero", "within_zero"}
 
 
 def params():
@@ -37,7 +37,8 @@ def test_rma_mv_matches_metafor(name, ref):
     rel = 1e-5 if name in BOUNDARY else 1e-6
     assert res.converged
     for j in range(2):
-        assert res.sigma2[j] == pytest.approx(ref["sigma2"][j], rel=rel, abs=1e-8), f"sigma2[{j}]"
+        floor = 1e-7 if name in BOUNDARY else 1e-10
+        assert res.sigma2[j] == pytest.approx(ref["sigma2"][j], rel=rel, abs=floor), f"sigma2[{j}]"
     stat = res.tval if ref["test"] == "t" else res.zval
     for ours, key in [(res.beta, "beta"), (res.se, "se"), (stat, "zval"), (res.pval, "pval"),
                       (res.ci_lb, "ci_lb"), (res.ci_ub, "ci_ub")]:
@@ -46,7 +47,8 @@ def test_rma_mv_matches_metafor(name, ref):
     assert res.QEp == pytest.approx(ref["QEp"], rel=1e-6, abs=1e-300)
     assert res.k == ref["k"]
     assert [res.n_studies, res.n_effects] == ref["s_nlevels"]
-    assert res.logLik == pytest.approx(ref["logLik"], rel=1e-8)
+    if name not in BOUNDARY:
+        assert res.logLik == pytest.approx(ref["logLik"], rel=1e-8)
     assert res.logLik >= ref["logLik"] - 1e-10  # never a worse optimum than metafor
     if ref["test"] == "t":
         assert res.ddf == ref["ddf"] and res.zval is None
@@ -76,7 +78,7 @@ def test_single_effect_per_study_warns_not_identifiable():
     with pytest.warns(RuntimeWarning, match="not separately identifiable"):
         res = rma_mv(yi, vi, study)
     total = float(res.sigma2.sum())
-    m = multilevel._Model(np.array(yi), np.array(vi), res.X, np.eye(4), np.eye(4), reml=True)
+    m = multilevel._Model(np.array(yi), np.array(vi), res.X, study, res.effect, reml=True)
     # only the sum matters: the likelihood is flat along sigma2[0] + sigma2[1] = total
     assert m.loglik(np.array([total, 0.0])) == pytest.approx(res.logLik, rel=1e-12)
     assert m.loglik(np.array([0.0, total])) == pytest.approx(res.logLik, rel=1e-12)
@@ -118,7 +120,7 @@ def test_string_labels_equal_integer_labels():
 def test_non_convergence_warns_and_flags(monkeypatch):
     d = CASES["konstantopoulos2011"]["data"]
     real = multilevel._optimise
-    monkeypatch.setattr(multilevel, "_optimise", lambda model, start: real(model, start, maxiter=1, tol=0.0))
+    monkeypatch.setattr(multilevel, "_optimise", lambda model, start: real(model, start, maxiter=1, tol=-1.0))
     with pytest.warns(RuntimeWarning, match="did not converge"):
         res = rma_mv(d["yi"], d["vi"], d["study"], d["effect"])
     assert res.converged is False
@@ -142,7 +144,7 @@ def test_bad_input(args, kwargs, match):
         rma_mv(*args, **kwargs)
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(st.integers(min_value=0, max_value=10_000))
 def test_fit_is_a_kkt_point_of_the_likelihood(seed):
     """At the returned sigma2 no feasible small move increases the (restricted) likelihood."""
@@ -156,11 +158,28 @@ def test_fit_is_a_kkt_point_of_the_likelihood(seed):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         res = rma_mv(yi, vi, study)
-    model = multilevel._Model(yi, vi, res.X, *[z @ z.T for z in (multilevel._indicators(study),
-                              multilevel._indicators(list(zip(study, res.effect))))], reml=True)
+    model = multilevel._Model(yi, vi, res.X, study, res.effect, reml=True)
     best = model.loglik(res.sigma2)
     assert math.isclose(best, res.logLik, rel_tol=1e-12)
     for dx in ([1e-4, 0], [-1e-4, 0], [0, 1e-4], [0, -1e-4]):
         cand = res.sigma2 + np.array(dx)
         if (cand >= 0).all():
             assert model.loglik(cand) <= best + 1e-12
+
+
+@pytest.mark.parametrize("reml", [True, False])
+def test_analytic_gradient_and_information_match_finite_differences(reml):
+    d = CASES["shared_effect"]["data"]
+    y, v = np.array(d["yi"]), np.array(d["vi"])
+    m = multilevel._Model(y, v, np.ones((len(y), 1)), d["study"], d["effect"], reml=reml)
+    s2 = np.array([0.07, 0.05])
+    grad, info = m.score_info(s2)
+    h = 1e-6
+    for j in range(2):
+        e = np.zeros(2)
+        e[j] = h
+        num = (m.loglik(s2 + e) - m.loglik(s2 - e)) / (2 * h)
+        assert grad[j] == pytest.approx(num, rel=1e-6, abs=1e-8)
+    # expected information = E[-Hessian]; check symmetry and positive definiteness
+    assert info[0, 1] == pytest.approx(info[1, 0], rel=1e-12)
+    assert np.all(np.linalg.eigvalsh(info) > 0)

@@ -69,6 +69,10 @@ cases[[length(cases) + 1]] <- run_case("homogeneous", c(10, 20, 30), c(90, 180, 
   "hand-made: identical proportions (OR = RR = 1, RD = 0)")
 cases[[length(cases) + 1]] <- run_case("extreme", c(1, 95, 2, 180), c(999, 5, 998, 20), c(40, 3, 60, 5), c(960, 97, 940, 195),
   "hand-made: extreme heterogeneity, tiny and large counts")
+cases[[length(cases) + 1]] <- run_case("allzero_arm", c(0, 0, 0), c(25, 30, 18), c(2, 4, 1), c(23, 26, 19),
+  "hand-made: no events in group 1 of any table (MH OR and RR undefined = NA; RD defined)")
+cases[[length(cases) + 1]] <- run_case("noninteger", c(2.5, 7.5, 1.5), c(20.5, 15.5, 30.5), c(4.5, 3.5, 6.5), c(18.5, 20.5, 25.5),
+  "hand-made: non-integer counts (e.g. already continuity-corrected tables)")
 
 res <- list(generator = "tests/reference/mh.R", R_version = R.version.string,
             metafor_version = as.character(packageVersion("metafor")), cases = cases)

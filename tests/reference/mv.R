@@ -16,8 +16,14 @@ fit_one <- function(d, meth, tst, lvl) {
                   level = lvl, control = ctrl), silent = TRUE)
   txt <- "list(rel.tol=1e-12, iter.max=10000, eval.max=10000)"
   if (inherits(r, "try-error")) {
+    r <- try(rma.mv(yi, vi, random = ~ 1 | study/effect, data = d, method = meth, test = tst,
+                    level = lvl, control = list(optimizer = "optim", optmethod = "BFGS", reltol = 1e-14)),
+             silent = TRUE)
+    txt <- "list(optimizer='optim', optmethod='BFGS', reltol=1e-14) [nlminb with rel.tol=1e-12 did not converge]"
+  }
+  if (inherits(r, "try-error")) {
     r <- rma.mv(yi, vi, random = ~ 1 | study/effect, data = d, method = meth, test = tst, level = lvl)
-    txt <- "list() [default; rel.tol=1e-12 did not converge]"
+    txt <- "list() [default; nlminb rel.tol=1e-12 and optim BFGS reltol=1e-14 did not converge]"
   }
   list(r = r, ctrl_txt = txt)
 }
@@ -85,6 +91,13 @@ cases[[4]] <- fit_case("between_zero", "hand-made: no between-study heterogeneit
                        c(1, 2, 3, 1, 2, 3, 1, 2, 3),
                        c(-0.5, 0.2, 0.9, -0.45, 0.25, 0.85, -0.55, 0.15, 0.95),
                        c(0.01, 0.02, 0.015, 0.01, 0.02, 0.015, 0.01, 0.02, 0.015), fix = c(0, NA))
+# hand-made: some estimates share a study/effect level (e.g. two outcomes of the same arm
+# comparison); unbalanced study sizes, large and small sampling variances
+cases[[5]] <- fit_case("shared_effect", "hand-made: repeated effect labels within studies, unbalanced, huge and tiny vi",
+                       c(1, 1, 1, 2, 2, 3, 3, 3, 3, 4, 5, 5, 6, 6),
+                       c(1, 1, 2, 1, 2, 1, 1, 2, 3, 1, 1, 2, 1, 1),
+                       c(0.42, 0.35, 0.80, -0.10, 0.25, 0.61, 0.55, 0.05, 0.30, 1.20, 0.15, -0.30, 0.70, 0.95),
+                       c(0.02, 0.025, 0.04, 0.0005, 0.03, 0.05, 0.06, 0.01, 4.0, 0.08, 0.02, 0.03, 0.001, 0.05))
 
 res <- list(generator = "tests/reference/mv.R", R_version = R.version.string,
             metafor_version = as.character(packageVersion("metafor")), cases = cases)

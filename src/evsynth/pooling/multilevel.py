@@ -14,11 +14,12 @@ the indicators of the study/effect combinations.  The variance components maximi
 (``r = y - X beta_GLS``; the ``log|X'X|`` constant is included as in metafor).  The optimiser is
 ``scipy.optimize.minimize`` (L-BFGS-B with the analytic gradient, parameters ``sigma2 >= 0`` on
 their natural scale so that the zero boundary is reachable) followed by Fisher scoring on the
-components not at the boundary until the relative change is below 1e-12.  metafor optimises
+components not at the boundary until the relative step is below 1e-8 (the analytic gradient is
+accurate to ~1e-9 relative, so Newton steps then only chase rounding noise).  metafor optimises
 ``log(sigma2)``, so where a component is 0 here metafor reports a tiny positive number (~1e-10).
 
-Memory is O(k^2): ``V`` is built densely (fine for the few hundred effects of a typical
-multilevel meta-analysis).
+``V`` is block diagonal by study and is handled block by block (cost O(S m^3) for S studies of
+at most m estimates each).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import linalg, optimize, stats
+from scipy import optimize, stats
 
 __all__ = ["MVResult", "rma_mv"]
 
@@ -145,64 +146,116 @@ def _check_inputs(yi, vi, study, effect):
     return y, v, s, e
 
 
-def _indicators(labels) -> np.ndarray:
-    """k x m 0/1 matrix of group membership, groups in order of first appearance."""
+def _codes(labels) -> np.ndarray:
+    """Integer code of each label, groups numbered in order of first appearance."""
     keys = [repr(x) if not isinstance(x, tuple) else repr(tuple(map(repr, x))) for x in labels]
     index = {key: j for j, key in enumerate(dict.fromkeys(keys))}
-    z = np.zeros((len(keys), len(index)))
-    z[np.arange(len(keys)), [index[key] for key in keys]] = 1.0
-    return z
+    return np.array([index[key] for key in keys], dtype=int)
 
 
 # ------------------------------------------------------------------------- likelihood parts
 class _Model:
-    """Dense computations of the (restricted) log-likelihood, its gradient and information."""
+    """(Restricted) log-likelihood, gradient and information, computed study block by study block.
 
-    def __init__(self, y, v, X, G1, G2, reml: bool):
-        self.y, self.v, self.X = y, v, X
-        self.G = (G1, G2)
-        self.reml = reml
+    ``V`` is block diagonal by study.  The blocks are padded to the largest study size ``m``
+    (padding: unit variance, no covariance, zero data) and processed as one (S, m, m) array, so
+    the cost is O(S m^3) instead of O(k^3).
+    """
+
+    def __init__(self, y, v, X, study, effect, reml: bool):
+        sc = _codes(study)
+        ec = _codes(list(zip(sc.tolist(), _codes(effect).tolist())))
+        n_st = int(sc.max()) + 1
+        sizes = np.bincount(sc, minlength=n_st)
+        m = int(sizes.max())
+        order = np.argsort(sc, kind="stable")
+        pos = np.concatenate([np.arange(n) for n in sizes])  # position within its study block
+        rows = np.full((n_st, m), -1)
+        rows[sc[order], pos] = order
+        mask = rows >= 0
         self.k, self.p = X.shape
+        self.y = y
+        self.Y = np.where(mask, y[rows], 0.0)
+        self.Xb = np.where(mask[..., None], X[rows], 0.0)
+        self.Vd = np.where(mask, v[rows], 1.0)
+        eff = np.where(mask, ec[rows], -1)
+        pair = mask[:, :, None] & mask[:, None, :]
+        self.G = (pair.astype(float), (pair & (eff[:, :, None] == eff[:, None, :])).astype(float))
+        self.reml = reml
         self.logdet_xx = np.linalg.slogdet(X.T @ X)[1]
+        self.n_studies, self.n_effects = n_st, int(ec.max()) + 1
 
     def parts(self, s2):
-        V = np.diag(self.v) + s2[0] * self.G[0] + s2[1] * self.G[1]
-        cf = linalg.cho_factor(V, lower=True)
-        Vi = linalg.cho_solve(cf, np.eye(self.k))
-        logdet_v = 2 * np.sum(np.log(np.diag(cf[0])))
-        XtViX = self.X.T @ Vi @ self.X
+        V = s2[0] * self.G[0] + s2[1] * self.G[1]
+        idx = np.arange(V.shape[1])
+        V[:, idx, idx] += self.Vd
+        Vi = np.linalg.inv(V)
+        logdet_v = float(np.linalg.slogdet(V)[1].sum())
+        ViX = Vi @ self.Xb
+        XtViX = np.einsum("sip,siq->pq", self.Xb, ViX)
         vb = np.linalg.inv(XtViX)
-        beta = vb @ (self.X.T @ Vi @ self.y)
-        r = self.y - self.X @ beta
-        P = Vi - Vi @ self.X @ vb @ self.X.T @ Vi
-        return dict(Vi=Vi, logdet_v=logdet_v, XtViX=XtViX, vb=vb, beta=beta, r=r, P=P)
+        beta = vb @ np.einsum("sip,si->p", ViX, self.Y)
+        r = self.Y - self.Xb @ beta
+        ViR = np.einsum("sij,sj->si", Vi, r)
+        return dict(Vi=Vi, ViX=ViX, logdet_v=logdet_v, XtViX=XtViX, vb=vb, beta=beta, r=r, ViR=ViR)
 
     def loglik(self, s2, parts=None):
         d = parts or self.parts(s2)
-        rss = float(d["r"] @ d["Vi"] @ d["r"])
+        rss = float(np.sum(d["r"] * d["ViR"]))
         if self.reml:
             return -0.5 * ((self.k - self.p) * np.log(2 * np.pi) - self.logdet_xx + d["logdet_v"]
                            + np.linalg.slogdet(d["XtViX"])[1] + rss)
         return -0.5 * (self.k * np.log(2 * np.pi) + d["logdet_v"] + rss)
 
     def score_info(self, s2, parts=None):
-        """Gradient of ll wrt sigma2 and the expected (Fisher) information.
+        """Gradient of ll wrt sigma2 and the expected (Fisher) information (Harville, 1977).
 
-        REML: ``d ll / d s_j = -1/2 tr(P G_j) + 1/2 y'P G_j P y``,
-        ``I_jl = 1/2 tr(P G_j P G_l)``; ML uses ``V^-1`` for ``P`` in the traces and ``V^-1 r``
-        for ``P y`` (Harville, 1977).
+        REML: ``d ll / d s_a = -1/2 tr(P G_a) + 1/2 y'P G_a P y`` and
+        ``I_ab = 1/2 tr(P G_a P G_b)`` with ``P = V^-1 - V^-1 X (X'V^-1 X)^-1 X'V^-1``, expanded
+        into block sums: ``tr(P G_a) = tr(V^-1 G_a) - tr(vb A_a)`` and
+        ``tr(P G_a P G_b) = tr(V^-1 G_a V^-1 G_b) - tr(vb B_ab) - tr(vb B_ba) + tr(vb A_a vb A_b)``
+        with ``A_a = X'V^-1 G_a V^-1 X``, ``B_ab = X'V^-1 G_a V^-1 G_b V^-1 X``.  ML drops the
+        ``vb`` terms.  ``P y = V^-1 r``.
         """
         d = parts or self.parts(s2)
-        M = d["P"] if self.reml else d["Vi"]
-        Py = d["Vi"] @ d["r"]
-        MG = [M @ g for g in self.G]
-        grad = np.array([-0.5 * np.trace(mg) + 0.5 * float(Py @ g @ Py) for mg, g in zip(MG, self.G)])
-        info = np.array([[0.5 * np.sum(MG[a] * MG[b].T) for b in range(2)] for a in range(2)])
+        Vi, ViX, vb, ViR = d["Vi"], d["ViX"], d["vb"], d["ViR"]
+        ViG = [Vi @ g for g in self.G]
+        A = [np.einsum("sip,sij,sjq->pq", ViX, g, ViX) for g in self.G]
+        grad = np.empty(2)
+        info = np.empty((2, 2))
+        for a in range(2):
+            tr = np.einsum("sii->", ViG[a])
+            if self.reml:
+                tr -= np.trace(vb @ A[a])
+            grad[a] = -0.5 * tr + 0.5 * np.einsum("si,sij,sj->", ViR, self.G[a], ViR)
+            for b in range(2):
+                t = np.einsum("sij,sji->", ViG[a], ViG[b])
+                if self.reml:
+                    B_ab = np.einsum("sip,sij,sjq->pq", ViX, self.G[a] @ ViG[b], ViX)
+                    B_ba = np.einsum("sip,sij,sjq->pq", ViX, self.G[b] @ ViG[a], ViX)
+                    t += (-np.trace(vb @ B_ab) - np.trace(vb @ B_ba)
+                          + np.trace(vb @ A[a] @ vb @ A[b]))
+                info[a, b] = 0.5 * t
         return grad, info
 
 
-def _optimise(model: _Model, start: np.ndarray, maxiter: int = 200, tol: float = 1e-12):
-    """L-BFGS-B on sigma2 >= 0, then Fisher scoring on the free components."""
+def _kkt_ok(model: _Model, s2: np.ndarray, scale: float) -> bool:
+    """First-order optimality: zero gradient for free components, non-positive at the 0 bound.
+
+    The gradient is scaled by the size of the component (a change in ll per relative change).
+    """
+    grad, _ = model.score_info(s2)
+    kkt = np.where(s2 > 0, np.abs(grad), np.maximum(grad, 0.0))
+    return bool(np.all(kkt * np.maximum(s2, scale) < 1e-6))
+
+
+def _optimise(model: _Model, start: np.ndarray, maxiter: int = 200, tol: float = 1e-8):
+    """L-BFGS-B on sigma2 >= 0, then Fisher scoring on the free components.
+
+    Stops when the Fisher-scoring step changes no component by more than ``tol`` (relative), or
+    when no step along the scoring direction increases the likelihood any more (the optimum is
+    reached to machine precision); ``converged`` then requires the first-order (KKT) conditions.
+    """
     scale = max(float(np.var(model.y)), 1e-8)
 
     def negll(x):
@@ -236,13 +289,12 @@ def _optimise(model: _Model, start: np.ndarray, maxiter: int = 200, tol: float =
                 break
             lam /= 2
         if not improved:
-            cand, ll_c = s2, ll
+            converged = _kkt_ok(model, s2, scale)
+            break
         change = np.max(np.abs(cand - s2) / np.maximum(np.abs(s2), 1e-8))
         s2, ll = cand, ll_c
         if change < tol:
-            grad, _ = model.score_info(s2)
-            kkt = np.where(s2 > 0, np.abs(grad), np.maximum(grad, 0.0))
-            converged = bool(np.all(kkt * np.maximum(s2, scale) < 1e-6))
+            converged = _kkt_ok(model, s2, scale)
             break
     return s2, converged, it
 
@@ -305,10 +357,8 @@ def rma_mv(yi, vi, study, effect=None, *, method: str = "REML", level: float = 9
     y, v, s, e = _check_inputs(yi, vi, study, effect)
     k = len(y)
     X = np.ones((k, 1))
-    Z1 = _indicators(s)
-    Z2 = _indicators(list(zip(s, e)))
-    model = _Model(y, v, X, Z1 @ Z1.T, Z2 @ Z2.T, reml=(method == "REML"))
-    if Z2.shape[1] == Z1.shape[1]:
+    model = _Model(y, v, X, s, e, reml=(method == "REML"))
+    if model.n_effects == model.n_studies:
         warnings.warn("rma_mv: every study contributes a single effect, so the between- and "
                       "within-study variances are not separately identifiable (only their sum is)",
                       RuntimeWarning, stacklevel=2)
@@ -340,7 +390,7 @@ def rma_mv(yi, vi, study, effect=None, *, method: str = "REML", level: float = 9
         beta=beta, se=se, zval=None if test == "t" else float(stat),
         tval=float(stat) if test == "t" else None, pval=float(pval), ci_lb=beta - crit * se,
         ci_ub=beta + crit * se, vb=vb, sigma2=s2, QE=qe, QEp=float(stats.chi2.sf(qe, k - 1)),
-        k=k, n_studies=Z1.shape[1], n_effects=Z2.shape[1], p=1,
+        k=k, n_studies=model.n_studies, n_effects=model.n_effects, p=1,
         logLik=float(model.loglik(s2, d)), method=method, test=test, level=lv,
         converged=converged, iterations=iters, yi=y, vi=v, X=X, study=s, effect=e, ddf=ddf,
     )
