@@ -71,8 +71,14 @@ def q_statistic(y: np.ndarray, v: np.ndarray, X: np.ndarray, tau2: float) -> flo
 
     With tau2 = 0 this is Cochran's Q (the residual heterogeneity statistic QE).
     """
-    P = projection(X, 1.0 / (v + tau2))
-    return float(y @ P @ y)
+    w = 1.0 / (v + tau2)
+    if X.shape[1] == 1:  # intercept only: y'Py = sum w (y - ybar_w)^2
+        r = y - (w @ y) / w.sum()
+        return float(w @ (r * r))
+    WX = w[:, None] * X
+    beta = np.linalg.solve(X.T @ WX, WX.T @ y)
+    r = y - X @ beta
+    return float(w @ (r * r))
 
 
 def _mad(x: np.ndarray) -> float:
