@@ -122,7 +122,7 @@ def main(argv=None):
         np.savetxt(vfile, vi, delimiter=",", fmt="%.17g")
         for method in ("REML", "DL"):
             print(f"\n== {method} ==")
-            t_batch, b = best_of(lambda: rma_batch(yi, vi, method=method))
+            t_batch, b = best_of(lambda m=method: rma_batch(yi, vi, method=m))
             ln = min(args.loop_n, n)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

@@ -16,7 +16,7 @@ REF = json.loads((Path(__file__).parent / "reference" / "rma.json").read_text())
 METHODS = ["FE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM"]
 FIELDS = ["beta", "se", "pval", "ci_lb", "ci_ub", "pi_lb", "pi_ub", "tau2", "se_tau2", "I2", "H2",
           "QE", "QEp"]
-TIGHT = dict(threshold=1e-12, maxiter=1000)
+TIGHT = {"threshold": 1e-12, "maxiter": 1000}
 
 
 def _num(x):
@@ -101,7 +101,7 @@ def test_batch_matches_metafor(method, test):
 def test_batch_nonconvergence_is_flagged_per_row():
     cases, yi, vi = _stack_reference()
     with pytest.warns(RuntimeWarning, match=r"REML did not converge in \d+ row\(s\)"):
-        b = rma_batch(yi, vi, method="REML", control=dict(maxiter=2, threshold=1e-12))
+        b = rma_batch(yi, vi, method="REML", control={"maxiter": 2, "threshold": 1e-12})
     assert not b.converged.all()
     names = [c["name"] for c in cases]
     assert not b.converged[names.index("bcg")]

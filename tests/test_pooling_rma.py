@@ -59,7 +59,7 @@ def _fit_case(case, rec):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return rma(np.atleast_1d(case["yi"]), np.atleast_1d(case["vi"]), method=rec["method"], test=test, mods=mods,
-                   control=dict(threshold=1e-12, maxiter=1000))
+                   control={"threshold": 1e-12, "maxiter": 1000})
 
 
 @pytest.mark.parametrize("cf", CASES, ids=[_id(cf) for cf in CASES])
@@ -128,7 +128,7 @@ def test_nonconvergence_warns_and_flags():
     fx = RMA["fixed_tau2"]
     assert "did not converge" in RMA["nonconvergence"]["result"]  # metafor stops with an error
     with pytest.warns(RuntimeWarning, match=r"REML Fisher scoring did not converge after 2 iterations"):
-        res = rma(fx["yi"], fx["vi"], method="REML", control=dict(maxiter=2, threshold=1e-12))
+        res = rma(fx["yi"], fx["vi"], method="REML", control={"maxiter": 2, "threshold": 1e-12})
     assert res.converged is False
     assert "did not converge" in repr(res)
 
@@ -145,7 +145,7 @@ def test_subgroup_matches_metafor(rec):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = rma(SUB["yi"], SUB["vi"], method=rec["method"], test=rec["test"], subgroup=SUB["alloc"],
-                  control=dict(threshold=1e-12, maxiter=1000))
+                  control={"threshold": 1e-12, "maxiter": 1000})
     sg = res.subgroups
     ctx = f"subgroup {rec['method']} {rec['test']}"
     assert sg.labels == [g["label"] for g in rec["groups"]]

@@ -14,7 +14,7 @@ from evsynth.pooling.batch import rma_batch
 from evsynth.pooling.rma import rma
 
 METHODS = ["FE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM"]
-TIGHT = dict(threshold=1e-12, maxiter=1000)
+TIGHT = {"threshold": 1e-12, "maxiter": 1000}
 
 
 @st.composite

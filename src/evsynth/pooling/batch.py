@@ -22,10 +22,9 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from .estimators import default_control
+from .estimators import TAU2_METHODS, default_control
 from .results import BatchResult
 from .rma import TESTS, level_to_alpha
-from .estimators import TAU2_METHODS
 
 __all__ = ["rma_batch"]
 

@@ -18,14 +18,14 @@ import numpy as np
 from scipy import optimize, stats
 
 __all__ = [
-    "TAU2_METHODS",
     "RE_METHODS",
+    "TAU2_METHODS",
     "Tau2Estimate",
+    "default_control",
+    "estimate_tau2",
     "projection",
     "q_statistic",
-    "estimate_tau2",
     "qprofile_ci",
-    "default_control",
 ]
 
 #: All accepted values of ``method`` ("EE" is an alias of "FE", as in metafor).
@@ -46,7 +46,7 @@ def default_control() -> dict:
         docs/divergences/pooling.md).
     ll0check : check whether the ML/REML log-likelihood at tau2 = 0 is higher (metafor: TRUE).
     """
-    return dict(threshold=1e-5, maxiter=100, stepadj=1.0, tol=1e-12, ll0check=True)
+    return {"threshold": 1e-5, "maxiter": 100, "stepadj": 1.0, "tol": 1e-12, "ll0check": True}
 
 
 @dataclass
@@ -217,7 +217,7 @@ def _pm(y, v, X, k, p, con):
     widened instead (docs/divergences/pooling.md).
     """
     target = k - p
-    f = lambda t: q_statistic(y, v, X, t) - target  # noqa: E731
+    f = lambda t: q_statistic(y, v, X, t) - target
     if f(0.0) < 0:
         tau2, it, conv = 0.0, 0, True
     else:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["RMAResult", "SubgroupResult", "BatchResult"]
+__all__ = ["BatchResult", "RMAResult", "SubgroupResult"]
 
 
 def _fmt(x: Any, digits: int = 4) -> str:
@@ -69,8 +69,8 @@ class SubgroupResult:
         for lab in self.labels:
             f = self.fits[lab]
             rows.append(
-                dict(subgroup=lab, k=f.k, estimate=f.beta, se=f.se, ci_lb=f.ci_lb, ci_ub=f.ci_ub,
-                     pval=f.pval, tau2=f.tau2, I2=f.I2, QE=f.QE, QEp=f.QEp)
+                {"subgroup": lab, "k": f.k, "estimate": f.beta, "se": f.se, "ci_lb": f.ci_lb, "ci_ub": f.ci_ub,
+                     "pval": f.pval, "tau2": f.tau2, "I2": f.I2, "QE": f.QE, "QEp": f.QEp}
             )
         df = pd.DataFrame(rows).set_index("subgroup")
         df.attrs.update(Q_between=self.Q_between, Q_between_df=self.Q_between_df,
@@ -199,13 +199,13 @@ class RMAResult:
         return df
 
     def _heterogeneity_dict(self) -> dict:
-        return dict(
-            method=self.method, test=self.test, level=self.level, k=self.k, p=self.p,
-            tau2=self.tau2, se_tau2=self.se_tau2, tau2_ci_lb=self.tau2_ci[0],
-            tau2_ci_ub=self.tau2_ci[1], I2=self.I2, H2=self.H2, QE=self.QE, QE_df=self.k - self.p,
-            QEp=self.QEp, QM=self.QM, QM_df=self.QM_df, QMp=self.QMp, pi_lb=self.pi_lb,
-            pi_ub=self.pi_ub, converged=self.converged,
-        )
+        return {
+            "method": self.method, "test": self.test, "level": self.level, "k": self.k, "p": self.p,
+            "tau2": self.tau2, "se_tau2": self.se_tau2, "tau2_ci_lb": self.tau2_ci[0],
+            "tau2_ci_ub": self.tau2_ci[1], "I2": self.I2, "H2": self.H2, "QE": self.QE, "QE_df": self.k - self.p,
+            "QEp": self.QEp, "QM": self.QM, "QM_df": self.QM_df, "QMp": self.QMp, "pi_lb": self.pi_lb,
+            "pi_ub": self.pi_ub, "converged": self.converged,
+        }
 
     def heterogeneity_frame(self) -> pd.DataFrame:
         """One-row DataFrame with tau2 (and CI), I2, H2, QE, QM and the prediction interval."""
@@ -275,7 +275,7 @@ class BatchResult:
         """One row per meta-analysis with all result fields as columns."""
         stat_name = "tval" if self.test == "knha" else "zval"
         stat = self.tval if self.test == "knha" else self.zval
-        cols = dict(k=self.k, beta=self.beta, se=self.se)
+        cols = {"k": self.k, "beta": self.beta, "se": self.se}
         cols[stat_name] = stat
         cols.update(pval=self.pval, ci_lb=self.ci_lb, ci_ub=self.ci_ub, pi_lb=self.pi_lb,
                     pi_ub=self.pi_ub, tau2=self.tau2, se_tau2=self.se_tau2, I2=self.I2, H2=self.H2,

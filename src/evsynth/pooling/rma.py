@@ -28,7 +28,7 @@ from .estimators import (
 )
 from .results import RMAResult, SubgroupResult
 
-__all__ = ["rma", "TESTS", "validate_yi_vi", "level_to_alpha"]
+__all__ = ["TESTS", "level_to_alpha", "rma", "validate_yi_vi"]
 
 TESTS = ("z", "knha")
 
@@ -95,7 +95,7 @@ def _check_control(control: dict | None) -> dict:
     if control is None:
         return con
     if not isinstance(control, dict):
-        raise ValueError(f"control must be a dict, got {type(control).__name__}")
+        raise ValueError(f"control must be a dict, got {type(control).__name__}")  # noqa: TRY004 (bad user input is a ValueError here)
     unknown = sorted(set(control) - set(con))
     if unknown:
         raise ValueError(f"control has unknown key(s) {unknown}; valid keys: {sorted(con)}")
