@@ -169,3 +169,10 @@ def test_single_table_mh_equals_study_estimate(rows):
         yi, _ = escalc_2x2(a, b, c, d, measure=measure)
         assert res.beta == pytest.approx(yi[0], rel=1e-9, abs=1e-12)
         assert res.QE == 0 and res.QEp == 1 and res.I2 == 0 and res.H2 == 1
+
+
+def test_level_as_proportion_like_metafor():
+    d = CASES["bcg"]["data"]
+    a = rma_mh(d["ai"], d["bi"], d["ci"], d["di"], measure="RR", level=90)
+    b = rma_mh(d["ai"], d["bi"], d["ci"], d["di"], measure="RR", level=0.9)
+    assert (a.ci_lb, a.ci_ub, a.level) == (b.ci_lb, b.ci_ub, b.level)

@@ -186,13 +186,14 @@ def _check_tables(ai, bi, ci, di, n1i, n2i) -> tuple[np.ndarray, ...]:
 
 
 def _check_level(level: float) -> float:
+    """Confidence level in percent; as metafor, a value <= 1 is read as a proportion (0.95 -> 95)."""
     try:
         lv = float(level)
     except (TypeError, ValueError):
         raise ValueError(f"level must be a number in (0, 100), got {level!r}") from None
     if not 0 < lv < 100:
-        raise ValueError(f"level must be in (0, 100) (percent), got {level!r}")
-    return lv
+        raise ValueError(f"level must be in (0, 100) (percent, or a proportion <= 1), got {level!r}")
+    return lv if lv > 1 else 100 * lv
 
 
 def _check_correction(add: float, to: str, drop00: bool) -> None:

@@ -32,6 +32,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from .mh import _check_level
+
 __all__ = ["MVResult", "rma_mv"]
 
 METHODS = ("REML", "ML")
@@ -348,12 +350,7 @@ def rma_mv(yi, vi, study, effect=None, *, method: str = "REML", level: float = 9
         raise ValueError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
     if test not in TESTS:
         raise ValueError(f"test must be one of {', '.join(TESTS)}; got {test!r}")
-    try:
-        lv = float(level)
-    except (TypeError, ValueError):
-        raise ValueError(f"level must be a number in (0, 100), got {level!r}") from None
-    if not 0 < lv < 100:
-        raise ValueError(f"level must be in (0, 100) (percent), got {level!r}")
+    lv = _check_level(level)
     y, v, s, e = _check_inputs(yi, vi, study, effect)
     k = len(y)
     X = np.ones((k, 1))
