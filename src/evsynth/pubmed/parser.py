@@ -51,11 +51,38 @@ class MedlineParseError(ValueError):
     """A file is not PubMed XML (wrong root element, malformed XML, or a record without a PMID)."""
 
 
+def _child(elem: etree._Element | None, *path: str) -> etree._Element | None:
+    """First child along ``path`` (tag names), by direct-child iteration; ``None`` when absent.
+
+    Equivalent to ``elem.find("A/B")`` but avoids lxml's Python-level ElementPath, which dominates the
+    cost of reading a record.
+    """
+    for tag in path:
+        if elem is None:
+            return None
+        elem = next(elem.iterchildren(tag), None)
+    return elem
+
+
+def _children(elem: etree._Element | None, *path: str):
+    """All children named ``path[-1]`` under the first ``path[:-1]`` element (like ``iterfind``)."""
+    parent = _child(elem, *path[:-1])
+    return parent.iterchildren(path[-1]) if parent is not None else ()
+
+
+def _child_text(elem: etree._Element | None, *path: str) -> str | None:
+    found = _child(elem, *path)
+    return found.text if found is not None else None
+
+
 def _text(elem: etree._Element | None) -> str | None:
     """All text inside ``elem`` (inline markup such as ``<i>`` kept as text), whitespace collapsed."""
     if elem is None:
         return None
-    text = " ".join("".join(elem.itertext()).split())
+    raw = elem.text if len(elem) == 0 else "".join(elem.itertext())
+    if not raw:
+        return None
+    text = " ".join(raw.split())
     return text or None
 
 
@@ -94,14 +121,19 @@ def _authors(author_list: etree._Element | None) -> list[str]:
         return []
     out = []
     for author in author_list.iterchildren("Author"):
-        last = author.findtext("LastName")
+        last = initials = collective = None
+        for part in author:
+            tag = part.tag
+            if tag == "LastName":
+                last = part.text
+            elif tag == "Initials":
+                initials = part.text
+            elif tag == "CollectiveName":
+                collective = _text(part)
         if last:
-            initials = author.findtext("Initials")
             out.append(f"{last} {initials}" if initials else last)
-        else:
-            collective = _text(author.find("CollectiveName"))
-            if collective:
-                out.append(collective)
+        elif collective:
+            out.append(collective)
     return out
 
 
@@ -109,10 +141,10 @@ def _year(pub_date: etree._Element | None) -> int | None:
     """``PubDate/Year``, else the first four-digit year in ``PubDate/MedlineDate`` (e.g. "1998 Dec-1999 Jan")."""
     if pub_date is None:
         return None
-    year = pub_date.findtext("Year")
+    year = _child_text(pub_date, "Year")
     if year and year.strip().isdigit():
         return int(year)
-    medline_date = pub_date.findtext("MedlineDate")
+    medline_date = _child_text(pub_date, "MedlineDate")
     if medline_date:
         match = _YEAR.search(medline_date)
         if match:
@@ -127,27 +159,26 @@ def _mesh(citation: etree._Element) -> list[str]:
     ``MajorTopicYN="Y"`` (PubMed's ``[majr]`` definition).
     """
     out = []
-    for heading in citation.iterfind("MeshHeadingList/MeshHeading"):
-        descriptor = heading.find("DescriptorName")
-        if descriptor is None:
-            continue
-        name = _text(descriptor)
-        if not name:
-            continue
-        major = descriptor.get("MajorTopicYN") == "Y" or any(
-            q.get("MajorTopicYN") == "Y" for q in heading.iterchildren("QualifierName")
-        )
-        out.append(name + "*" if major else name)
+    for heading in _children(citation, "MeshHeadingList", "MeshHeading"):
+        name, major = None, False
+        for part in heading:  # DescriptorName, then its QualifierNames
+            if part.tag == "DescriptorName":
+                name = _text(part)
+            if part.get("MajorTopicYN") == "Y":
+                major = True
+        if name:
+            out.append(name + "*" if major else name)
     return out
 
 
 def _keywords(parent: etree._Element) -> list[str]:
     """Keywords from every ``KeywordList``, duplicates dropped, first-seen order kept."""
     seen: dict[str, None] = {}
-    for kw in parent.iterfind("KeywordList/Keyword"):
-        text = _text(kw)
-        if text:
-            seen.setdefault(text, None)
+    for kw_list in parent.iterchildren("KeywordList"):
+        for kw in kw_list.iterchildren("Keyword"):
+            text = _text(kw)
+            if text:
+                seen.setdefault(text, None)
     return list(seen)
 
 
@@ -166,15 +197,15 @@ def _nct_ids(databank_parent: etree._Element | None, *texts: str | None) -> list
     """NCT ids from the ClinicalTrials.gov ``DataBank`` and from free text, deduplicated and sorted."""
     found: set[str] = set()
     if databank_parent is not None:
-        for bank in databank_parent.iterfind("DataBankList/DataBank"):
-            if (bank.findtext("DataBankName") or "").strip().lower() != "clinicaltrials.gov":
+        for bank in _children(databank_parent, "DataBankList", "DataBank"):
+            if (_child_text(bank, "DataBankName") or "").strip().lower() != "clinicaltrials.gov":
                 continue
-            for acc in bank.iterfind("AccessionNumberList/AccessionNumber"):
+            for acc in _children(bank, "AccessionNumberList", "AccessionNumber"):
                 value = (acc.text or "").strip().upper()
                 if value:
                     found.add(value)
     for text in texts:
-        if text:
+        if text and "NCT" in text:
             found.update(NCT_PATTERN.findall(text))
     return sorted(found)
 
@@ -190,36 +221,40 @@ def _languages(parent: etree._Element) -> str | None:
 
 
 def _pages(article: etree._Element) -> str | None:
-    pages = article.findtext("Pagination/MedlinePgn")
+    pagination = _child(article, "Pagination")
+    if pagination is None:
+        return None
+    pages = _child_text(pagination, "MedlinePgn")
     if pages and pages.strip():
         return pages.strip()
-    start = article.findtext("Pagination/StartPage")
-    end = article.findtext("Pagination/EndPage")
+    start = _child_text(pagination, "StartPage")
+    end = _child_text(pagination, "EndPage")
     if start and end:
         return f"{start.strip()}-{end.strip()}"
     return start.strip() if start else None
 
 
 def _parse_article(elem: etree._Element, path: str) -> dict[str, Any]:
-    citation = elem.find("MedlineCitation")
-    pmid = citation.findtext("PMID") if citation is not None else None
+    citation = _child(elem, "MedlineCitation")
+    pmid = _child_text(citation, "PMID")
     if not pmid or not pmid.strip():
         raise MedlineParseError(f"{path}: line {elem.sourceline}: PubmedArticle without MedlineCitation/PMID")
     rec = _empty_record(pmid.strip(), "article")
-    article = citation.find("Article")
-    ids = _article_ids(elem.find("PubmedData/ArticleIdList"))
+    article = _child(citation, "Article")
+    ids = _article_ids(_child(elem, "PubmedData", "ArticleIdList"))
     if article is not None:
-        rec["title"] = _text(article.find("ArticleTitle"))
-        rec["abstract"] = _abstract(article.find("Abstract"))
-        rec["journal"] = _text(article.find("Journal/Title"))
-        issue = article.find("Journal/JournalIssue")
+        rec["title"] = _text(_child(article, "ArticleTitle"))
+        rec["abstract"] = _abstract(_child(article, "Abstract"))
+        journal = _child(article, "Journal")
+        rec["journal"] = _text(_child(journal, "Title"))
+        issue = _child(journal, "JournalIssue")
         if issue is not None:
-            rec["year"] = _year(issue.find("PubDate"))
-            rec["volume"] = _text(issue.find("Volume"))
-            rec["issue"] = _text(issue.find("Issue"))
+            rec["year"] = _year(_child(issue, "PubDate"))
+            rec["volume"] = _text(_child(issue, "Volume"))
+            rec["issue"] = _text(_child(issue, "Issue"))
         rec["pages"] = _pages(article)
-        rec["authors"] = _authors(article.find("AuthorList"))
-        rec["pub_types"] = [t for t in map(_text, article.iterfind("PublicationTypeList/PublicationType")) if t]
+        rec["authors"] = _authors(_child(article, "AuthorList"))
+        rec["pub_types"] = [t for t in map(_text, _children(article, "PublicationTypeList", "PublicationType")) if t]
         rec["language"] = _languages(article)
         if "doi" not in ids:
             for eloc in article.iterchildren("ELocationID"):
@@ -235,20 +270,21 @@ def _parse_article(elem: etree._Element, path: str) -> dict[str, Any]:
 
 
 def _parse_book(elem: etree._Element, path: str) -> dict[str, Any]:
-    doc = elem.find("BookDocument")
-    pmid = doc.findtext("PMID") if doc is not None else None
+    doc = _child(elem, "BookDocument")
+    pmid = _child_text(doc, "PMID")
     if not pmid or not pmid.strip():
         raise MedlineParseError(f"{path}: line {elem.sourceline}: PubmedBookArticle without BookDocument/PMID")
     rec = _empty_record(pmid.strip(), "book")
-    ids = _article_ids(doc.find("ArticleIdList"))
-    ids.update(_article_ids(elem.find("PubmedBookData/ArticleIdList")))
-    rec["title"] = _text(doc.find("ArticleTitle")) or _text(doc.find("Book/BookTitle"))
-    rec["abstract"] = _abstract(doc.find("Abstract"))
-    rec["journal"] = _text(doc.find("Book/BookTitle"))
-    rec["year"] = _year(doc.find("Book/PubDate"))
-    rec["volume"] = _text(doc.find("Book/Volume"))
+    ids = _article_ids(_child(doc, "ArticleIdList"))
+    ids.update(_article_ids(_child(elem, "PubmedBookData", "ArticleIdList")))
+    book = _child(doc, "Book")
+    rec["title"] = _text(_child(doc, "ArticleTitle")) or _text(_child(book, "BookTitle"))
+    rec["abstract"] = _abstract(_child(doc, "Abstract"))
+    rec["journal"] = _text(_child(book, "BookTitle"))
+    rec["year"] = _year(_child(book, "PubDate"))
+    rec["volume"] = _text(_child(book, "Volume"))
     rec["pages"] = _pages(doc)
-    rec["authors"] = _authors(doc.find("AuthorList"))
+    rec["authors"] = _authors(_child(doc, "AuthorList"))
     rec["pub_types"] = [t for t in map(_text, doc.iterchildren("PublicationType")) if t]
     rec["language"] = _languages(doc)
     rec["doi"] = ids.get("doi")
