@@ -245,3 +245,24 @@ def test_zero_hits_writes_an_empty_snapshot(fast_throttle, tmp_path):
         summary = fetch("nothing", tmp_path / "o", client=make_client(empty, fast_throttle))
     assert (summary["count"], summary["pmids"], summary["batches"]) == (0, [], [])
     assert (tmp_path / "o" / "search.json").exists()
+
+
+def test_progress_bar_only_on_a_terminal_outside_ci():
+    from evsynth.pubmed.retrieve import _show_progress
+
+    class Stream:
+        def __init__(self, tty):
+            self.tty = tty
+
+        def isatty(self):
+            return self.tty
+
+    assert _show_progress(Stream(True), {}) is True
+    assert _show_progress(Stream(True), {"CI": "true"}) is False
+    assert _show_progress(Stream(False), {}) is False
+
+
+def test_progress_bar_draws_batches(stub, fast_throttle, tmp_path, capsys):
+    fetch("q", tmp_path / "o", client=make_client(stub, fast_throttle), batch_size=4, progress=True)
+    err = capsys.readouterr().err
+    assert "3/3" in err and "batch" in err

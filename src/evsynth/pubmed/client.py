@@ -193,8 +193,8 @@ def efetch_pmids(body: bytes) -> list[str]:
             pmid = rec.findtext("BookDocument/PMID")
         else:
             continue
-        if not pmid:
-            raise EutilsResponseError(f"efetch: a <{rec.tag}> has no PMID")
+        if not pmid or not _PMID.fullmatch(pmid.strip()):
+            raise EutilsResponseError(f"efetch: a <{rec.tag}> has no valid PMID ({pmid!r})")
         pmids.append(pmid.strip())
     return pmids
 

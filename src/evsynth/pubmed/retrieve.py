@@ -92,8 +92,11 @@ def _clean_directory(out: Path, keep: set[str]) -> None:
             entry.unlink()
 
 
-def _show_progress() -> bool:
-    return sys.stderr.isatty() and not os.environ.get("CI")
+def _show_progress(stream: Any = None, environ: Any = None) -> bool:
+    """A progress bar only on a terminal, and never when env ``CI`` is set."""
+    stream = sys.stderr if stream is None else stream
+    environ = os.environ if environ is None else environ
+    return bool(getattr(stream, "isatty", lambda: False)()) and not environ.get("CI")
 
 
 def fetch(
