@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -118,7 +117,7 @@ def test_trimfill(fits, name, ref):
     assert got.fill.tolist() == ref["fill"]
     np.testing.assert_array_equal(got.yi_fill, np.asarray(fit.yi)[got.fill])
     if got.k0:
-        assert list(got.filled_frame().index)[0] == "Filled 1"
+        assert got.filled_frame().index[0] == "Filled 1"
 
 
 @pytest.mark.parametrize("name", NAMES)

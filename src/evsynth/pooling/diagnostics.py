@@ -32,8 +32,17 @@ from .batch import rma_batch
 from .results import BatchResult, RMAResult
 from .rma import level_to_alpha, rma
 
-__all__ = ["leave1out", "cumul", "influence", "regtest", "trimfill", "funnel_data",
-           "RegtestResult", "TrimfillResult", "FunnelData"]
+__all__ = [
+    "FunnelData",
+    "RegtestResult",
+    "TrimfillResult",
+    "cumul",
+    "funnel_data",
+    "influence",
+    "leave1out",
+    "regtest",
+    "trimfill",
+]
 
 TRIMFILL_ESTIMATORS = ("L0", "R0")
 SIDES = ("left", "right")

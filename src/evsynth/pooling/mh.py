@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["MHResult", "rma_mh", "rma_peto", "escalc_2x2"]
+__all__ = ["MHResult", "escalc_2x2", "rma_mh", "rma_peto"]
 
 MH_MEASURES = ("OR", "RR", "RD")
 TO_CHOICES = ("all", "only0", "if0all", "none")
