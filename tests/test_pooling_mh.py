@@ -48,6 +48,7 @@ def test_rma_mh_matches_metafor(name, ref):
     assert res.k == ref["k"] and res.k_yi == ref["k_yi"]
     close_vec(res.yi, ref["yi"], "yi")
     close_vec(res.vi, ref["vi"], "vi")
+    close_vec(res.weights, ref["weights"], "weights")
     if ref["measure"] == "OR":
         for f in OR_TESTS:
             close(getattr(res, f), ref[f], f"{name} {ref['call']} {f}")
@@ -81,6 +82,7 @@ def test_rma_peto_matches_metafor(name):
         assert res.k_yi == ref["k_yi"]
         close_vec(res.yi, ref["yi"], "yi")
         close_vec(res.vi, ref["vi"], "vi")
+        close_vec(res.weights, ref["weights"], "weights")
 
 
 def test_n1i_n2i_interface_equals_bi_di():

@@ -6,6 +6,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -134,6 +135,7 @@ def test_non_convergence_warns_and_flags(monkeypatch):
         (([0.1, 0.2, 0.3], [0.1, 0.2], [1, 1, 2]), {}, r"vi has length 2 but yi has length 3"),
         (([0.1, 0.2, 0.3], [0.1, 0.2, 0.1], [1, 1]), {}, r"study has length 2"),
         (([0.1, 0.2, 0.3], [0.1, 0.2, 0.1], [1, None, 2]), {}, r"study\[1\] is missing"),
+        (([0.1, 0.2, 0.3], [0.1, 0.2, 0.1], ["a", "a", "b"], ["x", pd.NA, "y"]), {}, r"effect\[1\] is missing"),
         (([0.1, 0.2, 0.3], [0.1, 0.2, 0.1], [1, 1, 2]), {"method": "DL"}, r"REML, ML"),
         (([0.1, 0.2, 0.3], [0.1, 0.2, 0.1], [1, 1, 2]), {"test": "knha"}, r"z, t"),
         (([0.1], [0.1], [1]), {}, r"at least 2"),

@@ -11,7 +11,7 @@ fields <- function(r) {
   list(beta = num(r$beta), se = num(r$se), zval = num(r$zval), pval = num(r$pval),
        ci_lb = num(r$ci.lb), ci_ub = num(r$ci.ub), QE = num(r$QE), QEp = num(r$QEp),
        I2 = num(r$I2), H2 = num(r$H2), k = num(r$k), k_yi = num(r$k.yi),
-       yi = num(r$yi.f), vi = num(r$vi.f))
+       yi = num(r$yi.f), vi = num(r$vi.f), weights = num(weights(r)))
 }
 
 run_case <- function(name, ai, bi, ci, di, note) {

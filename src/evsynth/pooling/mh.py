@@ -65,6 +65,9 @@ class MHResult:
         ``method`` is "MH" or "PETO"; ``test`` is always "z"; ``level`` in percent.
     yi, vi : ndarray
         Individual study estimates and sampling variances (NaN for dropped tables).
+    weights : ndarray
+        Percent weights of the tables in the pooled estimate (metafor ``weights()``): MH OR
+        ``b c / N``, RR ``c n1 / N``, RD ``n1 n2 / N``; Peto ``V``.
     converged : bool
         Always True (closed-form estimators); present for symmetry with ``RMAResult``.
     """
@@ -86,6 +89,7 @@ class MHResult:
     level: float
     yi: np.ndarray
     vi: np.ndarray
+    weights: np.ndarray = field(default_factory=lambda: np.array([]))
     MH: float = float("nan")
     MHp: float = float("nan")
     CO: float = float("nan")
@@ -270,6 +274,12 @@ def escalc_2x2(ai, bi, ci, di, *, measure: str, add: float = 0.5, to: str = "onl
 
 
 # ------------------------------------------------------------------------------ inference
+def _percent(w: np.ndarray) -> np.ndarray:
+    """Weights as percentages of their sum (NaN when they sum to 0, as metafor's NA)."""
+    total = w.sum()
+    return w / total * 100 if total > 0 else np.full_like(w, np.nan)
+
+
 def _wald(beta: float, se: float, level: float) -> tuple[float, float, float, float]:
     """z value, two-sided p value and Wald CI (NaN-propagating)."""
     crit = stats.norm.isf((100 - level) / 200)
@@ -435,9 +445,12 @@ def rma_mh(ai, bi=None, ci=None, di=None, *, n1i=None, n2i=None, measure: str = 
     zval, pval, lo, hi = _wald(beta, se, lv)
     q, qp, i2, h2, k_yi = _cochran_q(yi, vi, beta)
     tests = {key: (int(v) if key == "k_pos" else float(v)) for key, v in fit.items()}
+    n1, n2 = a + b, c + d
+    raw_w = {"OR": b * c / (n1 + n2), "RR": c * n1 / (n1 + n2), "RD": n1 * n2 / (n1 + n2)}[measure]
     return MHResult(beta=beta, se=se, zval=float(zval), pval=float(pval), ci_lb=float(lo),
                     ci_ub=float(hi), QE=q, QEp=qp, I2=i2, H2=h2, k=len(a), k_yi=k_yi,
-                    measure=measure, method="MH", level=lv, yi=yi, vi=vi, **tests)
+                    measure=measure, method="MH", level=lv, yi=yi, vi=vi,
+                    weights=_percent(raw_w), **tests)
 
 
 def rma_peto(ai, bi=None, ci=None, di=None, *, n1i=None, n2i=None, add: float = 0.5,
@@ -501,4 +514,4 @@ def rma_peto(ai, bi=None, ci=None, di=None, *, n1i=None, n2i=None, add: float = 
         qp, i2, h2 = 1.0, 0.0, 1.0
     return MHResult(beta=beta, se=se, zval=float(zval), pval=float(pval), ci_lb=float(lo),
                     ci_ub=float(hi), QE=q, QEp=qp, I2=i2, H2=float(h2), k=len(a), k_yi=k_yi,
-                    measure="PETO", method="PETO", level=lv, yi=yi, vi=vi)
+                    measure="PETO", method="PETO", level=lv, yi=yi, vi=vi, weights=_percent(v))

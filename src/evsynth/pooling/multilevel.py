@@ -145,7 +145,7 @@ def _check_inputs(yi, vi, study, effect):
         raise ValueError(f"effect has length {len(e)} but yi has length {k}")
     for name, arr in (("study", s), ("effect", e)):
         for i, lab in enumerate(arr):
-            if lab is None or (isinstance(lab, float) and np.isnan(lab)):
+            if lab is None or (np.ndim(lab) == 0 and pd.isna(lab)):
                 raise ValueError(f"{name}[{i}] is missing; every estimate needs a {name} label")
     return y, v, s, e
 
