@@ -24,11 +24,11 @@ Faults are queued per endpoint (``stub.faults["efetch"] = ["429", "500"]``) and 
 
 from __future__ import annotations
 
-import copy
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Self
 from urllib.parse import parse_qs, urlsplit
 
 from lxml import etree
@@ -113,7 +113,7 @@ class EutilsStub:
         host, port = self.server.server_address[:2]
         return f"http://{host}:{port}/entrez/eutils/"
 
-    def __enter__(self) -> EutilsStub:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 

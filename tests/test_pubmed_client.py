@@ -7,8 +7,8 @@ import logging
 from pathlib import Path
 
 import pytest
-
 from eutils_stub import FIXTURES, EutilsStub, make_records
+
 from evsynth.pubmed import EutilsClient, EutilsPermanentError, FileThrottle, MissingRecordsError, fetch
 from evsynth.pubmed.client import EutilsResponseError, efetch_pmids, parse_esearch
 from evsynth.pubmed.parser import pmids_in_file
@@ -35,7 +35,7 @@ def fast_throttle(tmp_path):
 
 
 def make_client(stub, throttle, **kw):
-    opts = dict(timeout=0.3, max_retries=3, backoff_base=0.001, backoff_max=0.01, throttle=throttle, seed=1)
+    opts = {"timeout": 0.3, "max_retries": 3, "backoff_base": 0.001, "backoff_max": 0.01, "throttle": throttle, "seed": 1}
     opts.update(kw)
     return EutilsClient(stub.url, **opts)
 
@@ -158,7 +158,7 @@ def test_history_server_efetch(stub, fast_throttle):
     client = make_client(stub, fast_throttle)
     result = client.esearch("ketamine")
     assert result.webenv.startswith("MCID_") and result.query_key == "1"
-    body, got = client.efetch(webenv=result.webenv, query_key=result.query_key, retstart=2, retmax=3)
+    _, got = client.efetch(webenv=result.webenv, query_key=result.query_key, retstart=2, retmax=3)
     assert got == result.pmids[2:5]
     params = stub.requests_to("efetch")[0]["params"]
     assert (params["WebEnv"], params["query_key"], params["retstart"], params["retmax"]) == (
@@ -184,9 +184,11 @@ def test_esearch_dates_are_sent(stub, fast_throttle, tmp_path):
 
 
 def test_more_than_10000_hits_is_refused(fast_throttle):
-    with EutilsStub({}, search_order=[str(i) for i in range(1, 10_002)]) as big:
-        with pytest.raises(EutilsPermanentError, match="10001 records.*split the query by date"):
-            make_client(big, fast_throttle).esearch("everything", page_size=10)
+    with (
+        EutilsStub({}, search_order=[str(i) for i in range(1, 10_002)]) as big,
+        pytest.raises(EutilsPermanentError, match="10001 records.*split the query by date"),
+    ):
+        make_client(big, fast_throttle).esearch("everything", page_size=10)
 
 
 def test_api_key_is_sent_but_never_shown(stub, fast_throttle, tmp_path, caplog):

@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from eutils_stub import EutilsStub, fetch_worker, make_records
+
 from evsynth.cli import main as evsynth_main
 from evsynth.pubmed import FileThrottle, fetch
 from evsynth.pubmed.client import EutilsClient
@@ -93,7 +93,7 @@ def test_killed_fetch_resumes_to_identical_files(tmp_path):
 
         stub.slow_after = None
         stub.reset()
-        rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+        rerun = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True, timeout=60)
         assert rerun.returncode == 0, rerun.stderr
         fetched = [r["params"]["id"] for r in stub.requests_to("efetch")]
     assert fetched == ["11748933,12091962", "20301577,22078490", "22327499,38011560"]  # only the missing batches

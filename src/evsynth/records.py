@@ -29,16 +29,16 @@ from evsynth.pubmed.parser import NCT_PATTERN, MedlineParseError, parse_medline
 __all__ = [
     "COLUMNS",
     "RecordsInputError",
-    "read_records",
-    "read_nbib",
-    "read_ris",
-    "records_table",
-    "write_records_csv",
+    "add_arguments",
+    "find_duplicates",
     "normalise_doi",
     "normalise_title",
-    "find_duplicates",
-    "add_arguments",
+    "read_nbib",
+    "read_records",
+    "read_ris",
+    "records_table",
     "run",
+    "write_records_csv",
 ]
 
 log = logging.getLogger("evsynth.records")
@@ -52,9 +52,9 @@ COLUMNS = [
 LIST_FIELDS = ("authors", "pub_types", "mesh", "keywords", "nct_ids")
 _YEAR = re.compile(r"(?<!\d)(\d{4})(?!\d)")
 _RIS_TAG = re.compile(r"^([A-Z][A-Z0-9])  -(?: (.*))?$")
-_PMID_VALUE = re.compile(r"^\s*(?:PMID|PubMed(?:\s+ID)?|MEDLINE)\s*[:=]?\s*([1-9]\d{0,9})\s*$", re.I)
+_PMID_VALUE = re.compile(r"^\s*(?:PMID|PubMed(?:\s+ID)?|MEDLINE)\s*[:=]?\s*([1-9]\d{0,9})\s*$", re.IGNORECASE)
 _PUBMED_URL = re.compile(r"pubmed\.ncbi\.nlm\.nih\.gov/([1-9]\d{0,9})\b|ncbi\.nlm\.nih\.gov/pubmed/([1-9]\d{0,9})\b")
-_DOI_PREFIX = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:\s*)", re.I)
+_DOI_PREFIX = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:\s*)", re.IGNORECASE)
 
 
 class RecordsInputError(ValueError):

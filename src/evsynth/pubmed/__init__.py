@@ -22,15 +22,15 @@ from evsynth.pubmed.retrieve import fetch
 from evsynth.pubmed.throttle import FileThrottle
 
 __all__ = [
+    "RECORD_FIELDS",
     "EutilsClient",
     "EutilsError",
     "EutilsPermanentError",
     "EutilsResponseError",
-    "MissingRecordsError",
-    "SearchResult",
     "FileThrottle",
     "MedlineParseError",
-    "RECORD_FIELDS",
+    "MissingRecordsError",
+    "SearchResult",
     "fetch",
     "parse_medline",
 ]

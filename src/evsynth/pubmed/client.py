@@ -31,8 +31,8 @@ __all__ = [
     "DEFAULT_EUTILS_URL",
     "EutilsClient",
     "EutilsError",
-    "EutilsResponseError",
     "EutilsPermanentError",
+    "EutilsResponseError",
     "MissingRecordsError",
     "SearchResult",
     "resolve_eutils_url",
@@ -43,7 +43,7 @@ DEFAULT_EUTILS_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
 #: PubMed ESearch cannot page past 10,000 UIDs (retstart is capped at 9,999).
 ESEARCH_MAX_RESULTS = 10_000
 _PMID = re.compile(r"[1-9][0-9]{0,9}")
-_SAFE_PARSER_ARGS = dict(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+_SAFE_PARSER_ARGS = {"resolve_entities": False, "no_network": True, "load_dtd": False, "huge_tree": False}
 
 log = logging.getLogger("evsynth.pubmed")
 T = TypeVar("T")

@@ -16,7 +16,7 @@ from typing import Any
 
 from lxml import etree
 
-__all__ = ["MedlineParseError", "parse_medline", "RECORD_FIELDS", "NCT_PATTERN"]
+__all__ = ["NCT_PATTERN", "RECORD_FIELDS", "MedlineParseError", "parse_medline"]
 
 #: Keys of every dict yielded by :func:`parse_medline`, in table order.
 RECORD_FIELDS = (

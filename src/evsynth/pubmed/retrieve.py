@@ -9,6 +9,14 @@ Every file is written to a temporary name and moved into place with ``os.replace
 leaves only complete files. ``search.json`` is removed when a run starts and written when every batch
 is on disk: its presence marks a complete snapshot. A rerun keeps each existing batch file that holds
 exactly the PMIDs its batch should hold and fetches the rest.
+
+Why batches are fetched by explicit PMIDs: ESearch runs with the history server (``usehistory=y``)
+and pages its ID list with ``WebEnv``/``retstart``, but each batch is then fetched with ``id=`` (POST
+above ``post_threshold`` IDs) from the numerically sorted list. History-server order is PubMed's
+(newest first), shifts when records are added, and a ``WebEnv`` expires; explicit IDs make batch
+``k`` the same records on every run, so a rerun can trust and keep it, and every answer can be checked
+against exactly the PMIDs requested. :meth:`EutilsClient.efetch` also supports
+``WebEnv``/``query_key``/``retstart`` retrieval for callers that want it.
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ from evsynth.pubmed.client import EutilsClient, resolve_eutils_url
 from evsynth.pubmed.parser import MedlineParseError, pmids_in_file
 from evsynth.pubmed.throttle import FileThrottle
 
-__all__ = ["fetch", "batch_name", "plan_batches", "atomic_write_bytes"]
+__all__ = ["atomic_write_bytes", "batch_name", "fetch", "plan_batches"]
 
 log = logging.getLogger("evsynth.pubmed")
 _BATCH_FILE = re.compile(r"batch_\d{5}\.xml")
@@ -69,7 +77,7 @@ def _retrieval_date(value: str | None) -> str:
     value = value or os.environ.get("EVSYNTH_RETRIEVAL_DATE")
     if value:
         return value
-    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def _batch_is_complete(path: Path, expected: list[str]) -> bool:

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-__all__ = ["FileThrottle", "default_throttle_dir", "RATE_WITHOUT_KEY", "RATE_WITH_KEY"]
+__all__ = ["RATE_WITHOUT_KEY", "RATE_WITH_KEY", "FileThrottle", "default_throttle_dir"]
 
 RATE_WITHOUT_KEY = 3
 RATE_WITH_KEY = 10
