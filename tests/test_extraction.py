@@ -67,7 +67,8 @@ def _first(path: Path, **match) -> int:
         ("contrasts", {"ci_lb": ...}, "estimate", "999", "outside its CI"),
         ("arms", {}, "study_id", "Nobody2099", "unknown study"),
         ("adverse_events", {}, "event", "made_up_term", "not a controlled term"),
-        ("studies", {}, "pmid", "", "required value is empty"),
+        ("studies", {}, "design", "", "required value is empty"),
+        ("studies", {"doi": ""}, "pmid", "", "needs a PMID or"),
         ("outcomes", {}, "source", "", "required value is empty"),
     ],
 )

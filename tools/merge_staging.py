@@ -7,8 +7,8 @@ Used once per extraction round:  python tools/merge_staging.py STAGING_DIR EXTRA
 * concatenates the bibliography.csv files into PUBMED_DIR/bibliography.csv (one row per PMID);
 * writes SCREENING_DIR/decisions.csv: the staged exclusion decisions plus an ``include`` row for each
   included study's primary and secondary PubMed records.
-Studies whose PMID is empty are left out (a study must be confirmed on a PubMed or journal page);
-the script prints them.
+Studies with neither a PMID nor a DOI are left out (a study must be identified on a PubMed or
+journal page); the script prints them.
 """
 
 from __future__ import annotations
@@ -43,9 +43,9 @@ def main(staging: Path, extraction: Path, pubmed: Path, screening: Path) -> int:
     for group in groups:
         header, rows = read(group / "studies.csv")
         for r in rows:
-            if not r["pmid"].strip():
+            if not r["pmid"].strip() and not r["doi"].strip():
                 dropped.add(r["study_id"])
-                print(f"{group.name}: {r['study_id']} left out: no confirmed PMID")
+                print(f"{group.name}: {r['study_id']} left out: neither PMID nor DOI confirmed")
     for name in TABLES:
         header_all: list[str] = []
         rows_all: list[dict] = []
@@ -70,13 +70,13 @@ def main(staging: Path, extraction: Path, pubmed: Path, screening: Path) -> int:
             bib_rows.setdefault(r["pmid"], r)
     write(pubmed / "bibliography.csv", bib_header, sorted(bib_rows.values(), key=lambda r: int(r["pmid"])))
     decisions: dict[str, dict] = {}
+    studies = {r["study_id"] for r in merged["studies"][1]}
     for group in groups:
         for r in read(group / "decisions.csv")[1]:
-            if r.get("study_id") in dropped:
-                continue
+            if r.get("study_id") and r["study_id"] not in studies:  # linked study not extracted: keep, unlink
+                r = r | {"study_id": "", "notes": f"linked study {r['study_id']} not extracted (see notes)"}
             decisions[r["pmid"]] = {"pmid": r["pmid"], "decision": r["decision"], "reason": r["reason"],
                                     "study_id": r.get("study_id", ""), "notes": r.get("notes", "")}
-    studies = {r["study_id"] for r in merged["studies"][1]}
     for r in bib_rows.values():
         if r.get("study_id") in studies and r["pmid"] not in decisions:
             reason = "primary_report" if r.get("role") == "primary" else "linked_report"

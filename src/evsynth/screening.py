@@ -62,7 +62,7 @@ def rule_reason(record: pd.Series, rules: dict) -> str | None:
 
 
 def screen(records: pd.DataFrame, decisions: pd.DataFrame, rules: dict,
-           duplicates: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict]:
+           duplicates: pd.DataFrame | None = None, studies: pd.DataFrame | None = None) -> tuple[pd.DataFrame, dict]:
     """Screen de-duplicated records.
 
     Parameters
@@ -75,6 +75,10 @@ def screen(records: pd.DataFrame, decisions: pd.DataFrame, rules: dict,
         The ``screening`` section of the config.
     duplicates : DataFrame, optional
         The de-duplication table (one row per record removed as a duplicate), for PRISMA counts.
+    studies : DataFrame, optional
+        The extraction's studies table. Studies with no included PubMed record (identified by DOI on
+        a journal page because no page showed their PMID) are counted as identified via other
+        methods (PRISMA 2020's second column).
 
     Returns
     -------
@@ -106,7 +110,13 @@ def screen(records: pd.DataFrame, decisions: pd.DataFrame, rules: dict,
                                 "study_id": ""})
     screening = pd.DataFrame(rows, columns=SCREENING_COLUMNS)
     screening["pmid"] = screening["pmid"].astype("Int64")
-    return screening, prisma_counts(records, screening, duplicates, unknown)
+    prisma = prisma_counts(records, screening, duplicates, unknown)
+    if studies is not None:
+        linked = set(screening.loc[screening.decision == "include", "study_id"])
+        other = sorted(set(studies.study_id) - linked)
+        prisma["other_methods_studies"] = other
+        prisma["included_studies_total"] = prisma["included_studies"] + len(other)
+    return screening, prisma
 
 
 def prisma_counts(records: pd.DataFrame, screening: pd.DataFrame, duplicates: pd.DataFrame | None,

@@ -6,6 +6,7 @@ rule screen:
         records="data/processed/records.csv",
         dedup="data/processed/records_duplicates.csv",
         decisions=config["screening"]["decisions"],
+        studies=f"{EXTRACTION}/studies.csv",
     output:
         screening="data/processed/screening.csv",
         prisma="data/processed/prisma.json",

@@ -99,7 +99,7 @@ def build_effects(frames: dict[str, pd.DataFrame], analysis: dict) -> tuple[pd.D
     """
     studies = frames["studies"].set_index("study_id")
     arms = frames["arms"]
-    outcomes = frames["outcomes"].copy()
+    outcomes = _arm_n_where_missing(frames["outcomes"], arms)
     depression = analysis.get("depression_outcomes", ["madrs", "hdrs", "bdi", "qids"])
     r = float(analysis.get("crossover_r", 0.5))
     rows: list[dict] = []
@@ -133,6 +133,21 @@ def build_effects(frames: dict[str, pd.DataFrame], analysis: dict) -> tuple[pd.D
                                    "stratum", "outcome"], na_position="first", kind="mergesort")
     not_computed = pd.DataFrame(skipped, columns=NOT_COMPUTED_COLUMNS).drop_duplicates()
     return effects.reset_index(drop=True), not_computed.reset_index(drop=True)
+
+
+def _arm_n_where_missing(outcomes: pd.DataFrame, arms: pd.DataFrame) -> pd.DataFrame:
+    """Fill a continuous result's missing n with its arm's reported size (analysed, else randomized).
+
+    The arm size is a reported number (``arms.csv``); the row records where it came from in
+    ``n_source`` so the derivation column can say so. Event counts are never completed this way.
+    """
+    arm_n = arms.set_index(["study_id", "arm_id"]).pipe(lambda a: a.n_analyzed.fillna(a.n_randomized))
+    out = outcomes.copy()
+    fill = out.n.isna() & (out.stat != "events")
+    from_arms = pd.Series([arm_n.get((s, a), np.nan) for s, a in zip(out.study_id, out.arm_id)], index=out.index)
+    out["n_source"] = np.where(fill & from_arms.notna(), "arms.csv", "")
+    out.loc[fill, "n"] = from_arms[fill]
+    return out
 
 
 def _skip(row, reason: str) -> dict:
@@ -186,6 +201,8 @@ def _pair_effect(study, exp, ctrl, family: str, r: float):
                      n1i=[exp.n], n2i=[ctrl.n])
         yi, vi = float(res.yi.iloc[0]), float(res.vi.iloc[0])
         derivation = "SMD (Hedges' g, escalc SMD)" if measure == "SMD" else "MD (escalc MD)"
+        if "arms.csv" in (exp.n_source, ctrl.n_source):
+            derivation += "; n from arms.csv (not reported with the result)"
         extra = {}
         if _paired(study, exp):
             vi = float(paired_variance(measure, yi, sd_e, sd_c, n, r))

@@ -21,6 +21,7 @@ import pandas as pd
 
 from evsynth.analyses.selection import select_window
 from evsynth.pooling.batch import rma_batch
+from evsynth.pooling.multilevel import rma_mv
 
 SEED = 20261121
 B = 1000
@@ -54,8 +55,54 @@ def time_course(effects: pd.DataFrame, attrs: pd.DataFrame, opts: dict, pooled: 
             earliest = {"window": first["window"], "label": first["label"], "hours": first["hours"],
                         "bootstrap_share": share, "B": B, "seed": SEED}
         out[spec["id"]] = {"measure": spec["measure"], "null_value": 1 if spec["measure"] in ("RR", "OR") else 0,
-                           "windows": windows, "earliest": earliest}
+                           "windows": windows, "earliest": earliest,
+                           "multilevel": multilevel_time_course(effects, attrs, spec, opts)}
     return out
+
+
+def multilevel_time_course(effects: pd.DataFrame, attrs: pd.DataFrame, spec: dict, opts: dict) -> dict:
+    """All windows in one model: one mean per window, estimates nested in studies.
+
+    ``rma_mv(yi, vi, study, effect, mods = window indicators, intercept = False)`` — metafor's
+    ``rma.mv(yi, vi, mods = ~ window - 1, random = ~ 1 | study/estimate)`` — so the repeated time
+    points of a trial share its study-level random effect instead of counting as independent
+    studies (Konstantopoulos 2011, Res Synth Methods 2:61). Returns the per-window estimates and
+    the earliest window whose CI excludes the null on the favourable side, or the reason the model
+    could not be fitted.
+    """
+    windows = sorted(opts["windows"], key=lambda w: w["nominal"])
+    parts = [select_window(effects, attrs, spec, w, opts).assign(window=w["id"]) for w in windows]
+    rows = pd.concat([p for p in parts if not p.empty], ignore_index=True) if any(not p.empty for p in parts) \
+        else pd.DataFrame()
+    if rows.empty:
+        return {"fitted": False, "reason": "no data"}
+    present = [w for w in windows if w["id"] in set(rows.window)]
+    n_studies = rows.study_id.nunique()
+    if n_studies < opts.get("min_k", 2):
+        return {"fitted": False, "reason": f"{n_studies} study (< {opts.get('min_k', 2)})"}
+    X = np.column_stack([(rows.window == w["id"]).to_numpy(float) for w in present])
+    effect = (rows.comparison + "@" + rows.window).to_numpy()
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            res = rma_mv(rows.yi.to_numpy(float), rows.vi.to_numpy(float), rows.study_id.to_numpy(), effect,
+                         method="REML", test="t" if opts["test"] == "knha" else "z", mods=X, intercept=False,
+                         level=opts.get("level", 95))
+    except ValueError as err:
+        return {"fitted": False, "reason": str(err)}
+    beta, lb, ub = (np.atleast_1d(a) for a in (res.beta, res.ci_lb, res.ci_ub))
+    measure = spec["measure"]
+    est = [{"window": w["id"], "label": w.get("label", w["id"]), "hours": w["nominal"],
+            "k": int((rows.window == w["id"]).sum()),
+            "n_studies": int(rows[rows.window == w["id"]].study_id.nunique()),
+            "estimate": float(natural(b, measure)), "ci_lb": float(natural(lo, measure)),
+            "ci_ub": float(natural(hi, measure))} for w, b, lo, hi in zip(present, beta, lb, ub)]
+    hits = [e for e in est if favourable(measure, e["ci_lb"], e["ci_ub"])]
+    return {"fitted": True, "model": "rma_mv(yi, vi, mods = window indicators, intercept = False, "
+                                     "random = ~ 1 | study/estimate), REML",
+            "k": res.k, "n_studies": res.n_studies, "sigma2": [float(x) for x in res.sigma2],
+            "converged": bool(res.converged), "warnings": [str(w.message) for w in caught],
+            "windows": est, "earliest": hits[0]["window"] if hits else None}
 
 
 def bootstrap_earliest(effects: pd.DataFrame, attrs: pd.DataFrame, spec: dict, opts: dict,

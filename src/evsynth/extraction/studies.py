@@ -30,6 +30,6 @@ def study_characteristics(frames: dict[str, pd.DataFrame], screening: pd.DataFra
     studies["journal"] = pmids.map(recs.journal) if "journal" in recs else ""
     studies["reports"] = studies.study_id.map(linked).fillna(pmids.astype(str))
     studies["screening"] = pmids.map(status).map({"include": "included"}).fillna(
-        pmids.map(status)).fillna("no PubMed record")
+        pmids.map(status)).fillna("via other methods (DOI; no page showed the PMID)")
     studies["n_arms"] = studies.study_id.map(frames["arms"].groupby("study_id").size()).astype("Int64")
     return studies[CHARACTERISTICS].sort_values("study_id").reset_index(drop=True)

@@ -97,28 +97,35 @@ class MVResult:
     study: np.ndarray
     effect: np.ndarray
     ddf: Any = None
+    QM: float = float("nan")
+    QMp: float = float("nan")
     extra: dict = field(default_factory=dict)
 
     def summary_frame(self) -> pd.DataFrame:
-        """One-row coefficient table; variance components and QE in ``DataFrame.attrs``."""
+        """Coefficient table (one row per coefficient); variance components, QE, QM in ``DataFrame.attrs``."""
         stat_name = "t" if self.test == "t" else "z"
         stat = self.tval if self.test == "t" else self.zval
+        names = ["intrcpt"] if self.p == 1 else [f"b{i}" for i in range(self.p)]
         df = pd.DataFrame(
-            {"estimate": [self.beta], "se": [self.se], stat_name: [stat], "pval": [self.pval],
-             "ci_lb": [self.ci_lb], "ci_ub": [self.ci_ub]},
-            index=pd.Index(["intrcpt"], name="coef"),
+            {"estimate": np.atleast_1d(self.beta), "se": np.atleast_1d(self.se), stat_name: np.atleast_1d(stat),
+             "pval": np.atleast_1d(self.pval), "ci_lb": np.atleast_1d(self.ci_lb),
+             "ci_ub": np.atleast_1d(self.ci_ub)},
+            index=pd.Index(names, name="coef"),
         )
         df.attrs.update(
             method=self.method, test=self.test, level=self.level, k=self.k,
             n_studies=self.n_studies, n_effects=self.n_effects, sigma2_study=float(self.sigma2[0]),
             sigma2_effect=float(self.sigma2[1]), QE=self.QE, QE_df=self.k - self.p, QEp=self.QEp,
-            logLik=self.logLik, converged=self.converged,
+            logLik=self.logLik, converged=self.converged, QM=self.QM, QMp=self.QMp,
         )
         return df
 
     def __repr__(self) -> str:
+        est = np.array2string(np.atleast_1d(self.beta), precision=4)
+        lb = np.array2string(np.atleast_1d(self.ci_lb), precision=4)
+        ub = np.array2string(np.atleast_1d(self.ci_ub), precision=4)
         return (f"<MVResult {self.method} (k = {self.k}; studies = {self.n_studies}): "
-                f"estimate = {self.beta:.4f} [{self.ci_lb:.4f}, {self.ci_ub:.4f}], "
+                f"estimate = {est} [{lb}, {ub}], "
                 f"sigma2 = [{self.sigma2[0]:.4f}, {self.sigma2[1]:.4f}]"
                 f"{'' if self.converged else ' NOT CONVERGED'}>")
 
@@ -324,7 +331,7 @@ def _optimise(model: _Model, start: np.ndarray, maxiter: int = 200, tol: float =
 
 # -------------------------------------------------------------------------------- public API
 def rma_mv(yi, vi, study, effect=None, *, method: str = "REML", level: float = 95,
-           test: str = "z") -> MVResult:
+           test: str = "z", mods=None, intercept: bool = True) -> MVResult:
     """Fit the three-level random-effects model with known sampling variances.
 
     Equivalent to metafor's ``rma.mv(yi, vi, random = ~ 1 | study/effect, method=method,
@@ -345,6 +352,14 @@ def rma_mv(yi, vi, study, effect=None, *, method: str = "REML", level: float = 9
         Confidence level in percent.
     test : {"z", "t"}
         Normal or t-based inference (t with ``k - p`` df, metafor's default ``dfs="residual"``).
+    mods : array_like, optional
+        Moderators (k rows, one column per moderator), as metafor's ``mods=``. With moderators
+        ``beta``, ``se``, ``zval``/``tval``, ``pval``, ``ci_lb`` and ``ci_ub`` are arrays (one per
+        coefficient), ``QE`` is the residual heterogeneity test and ``QM`` the omnibus test of the
+        moderators (chi-square, or F under ``test="t"``).
+    intercept : bool
+        Add an intercept column to ``mods`` (metafor's default); ``False`` fits e.g. one mean per
+        category (``mods = ~ factor(g) - 1``), when ``QM`` tests all coefficients.
 
     Returns
     -------
@@ -374,7 +389,10 @@ def rma_mv(yi, vi, study, effect=None, *, method: str = "REML", level: float = 9
     lv = _check_level(level)
     y, v, s, e = _check_inputs(yi, vi, study, effect)
     k = len(y)
-    X = np.ones((k, 1))
+    X = _design(mods, k, intercept)
+    p = X.shape[1]
+    if k <= p:
+        raise ValueError(f"rma_mv: {k} estimates for {p} coefficients; need more estimates than coefficients")
     model = _Model(y, v, X, s, e, reml=(method == "REML"))
     if model.n_effects == model.n_studies:
         warnings.warn("rma_mv: every study contributes a single effect, so the between- and "
@@ -383,7 +401,6 @@ def rma_mv(yi, vi, study, effect=None, *, method: str = "REML", level: float = 9
 
     # Start: moment-type total heterogeneity split evenly between the two levels.
     w = 1 / v
-    mu_fe = np.sum(w * y) / w.sum()
     total = max(float(np.var(y, ddof=1) - np.mean(v)), 0.01 * float(np.var(y, ddof=1)), 1e-4)
     s2, converged, iters = _optimise(model, np.array([total / 2, total / 2]))
     if not converged:
@@ -391,24 +408,61 @@ def rma_mv(yi, vi, study, effect=None, *, method: str = "REML", level: float = 9
                       RuntimeWarning, stacklevel=2)
 
     d = model.parts(s2)
-    beta = float(d["beta"][0])
+    beta = d["beta"]
     vb = d["vb"]
-    se = float(np.sqrt(vb[0, 0]))
+    se = np.sqrt(np.diag(vb))
     stat = beta / se
     if test == "t":
-        ddf = k - 1
+        ddf = k - p
         crit = stats.t.isf((100 - lv) / 200, ddf)
-        pval = 2 * stats.t.sf(abs(stat), ddf)
+        pval = 2 * stats.t.sf(np.abs(stat), ddf)
     else:
         ddf = None
         crit = stats.norm.isf((100 - lv) / 200)
-        pval = 2 * stats.norm.sf(abs(stat))
-    qe = float(np.sum(w * (y - mu_fe) ** 2))
+        pval = 2 * stats.norm.sf(np.abs(stat))
+    # residual heterogeneity with V = diag(vi): Q_E = y'(W - W X (X'W X)^-1 X'W) y, df k - p
+    WX = X * w[:, None]
+    fe_beta = np.linalg.solve(X.T @ WX, WX.T @ y)
+    qe = float(np.sum(w * (y - X @ fe_beta) ** 2))
+    # omnibus test of the moderators (all coefficients but the intercept; all without one)
+    test_idx = np.arange(1 if intercept else 0, p)
+    qm = qmp = np.nan
+    if test_idx.size:
+        b, V = beta[test_idx], vb[np.ix_(test_idx, test_idx)]
+        qm = float(b @ np.linalg.solve(V, b))
+        if test == "t":
+            qm /= test_idx.size
+            qmp = float(stats.f.sf(qm, test_idx.size, k - p))
+        else:
+            qmp = float(stats.chi2.sf(qm, test_idx.size))
+    one = p == 1
+    pick = (lambda a: float(np.ravel(a)[0])) if one else (lambda a: np.asarray(a, float))
     return MVResult(
-        beta=beta, se=se, zval=None if test == "t" else float(stat),
-        tval=float(stat) if test == "t" else None, pval=float(pval), ci_lb=beta - crit * se,
-        ci_ub=beta + crit * se, vb=vb, sigma2=s2, QE=qe, QEp=float(stats.chi2.sf(qe, k - 1)),
-        k=k, n_studies=model.n_studies, n_effects=model.n_effects, p=1,
+        beta=pick(beta), se=pick(se), zval=None if test == "t" else pick(stat),
+        tval=pick(stat) if test == "t" else None, pval=pick(pval), ci_lb=pick(beta - crit * se),
+        ci_ub=pick(beta + crit * se), vb=vb, sigma2=s2, QE=qe, QEp=float(stats.chi2.sf(qe, k - p)),
+        k=k, n_studies=model.n_studies, n_effects=model.n_effects, p=p,
         logLik=float(model.loglik(s2, d)), method=method, test=test, level=lv,
         converged=converged, iterations=iters, yi=y, vi=v, X=X, study=s, effect=e, ddf=ddf,
+        QM=qm, QMp=qmp,
     )
+
+
+def _design(mods, k: int, intercept: bool) -> np.ndarray:
+    """The model matrix: moderators as columns (intercept first when requested)."""
+    cols = [np.ones((k, 1))] if intercept else []
+    if mods is not None:
+        m = np.asarray(mods, dtype=float)
+        m = m[:, None] if m.ndim == 1 else m
+        if m.shape[0] != k:
+            raise ValueError(f"mods has {m.shape[0]} rows but yi has {k}")
+        bad = np.argwhere(~np.isfinite(m))
+        if bad.size:
+            raise ValueError(f"mods[{bad[0][0]}, {bad[0][1]}] must be finite, got {m[tuple(bad[0])]}")
+        cols.append(m)
+    if not cols:
+        raise ValueError("rma_mv: intercept=False needs mods")
+    X = np.hstack(cols)
+    if np.linalg.matrix_rank(X) < X.shape[1]:
+        raise ValueError("rma_mv: the model matrix (intercept and mods) is rank deficient")
+    return X

@@ -121,7 +121,10 @@ def prisma_section(data) -> str:
         ("Excluded at eligibility", f"{p['excluded_eligibility']} ({reasons(p['excluded_eligibility_reasons'])})"),
         ("Awaiting assessment (no manual decision)", p["awaiting_assessment"]),
         ("Reports included", p["included_reports"]),
-        ("Studies included", p["included_studies"]),
+        ("Studies included via PubMed records", p["included_studies"]),
+        ("Studies identified via other methods (journal page, DOI)",
+         f"{len(p.get('other_methods_studies', []))} ({', '.join(p.get('other_methods_studies', []))})"),
+        ("Studies included in total", p.get("included_studies_total", p["included_studies"])),
     ]
     body = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in items)
     return (f"<h2 id='prisma'>2. Study selection (PRISMA 2020)</h2>"
