@@ -35,7 +35,7 @@ def fast_throttle(tmp_path):
 
 
 def make_client(stub, throttle, **kw):
-    opts = {"timeout": 0.3, "max_retries": 3, "backoff_base": 0.001, "backoff_max": 0.01, "throttle": throttle, "seed": 1}
+    opts = {"timeout": 2.0, "max_retries": 3, "backoff_base": 0.001, "backoff_max": 0.01, "throttle": throttle, "seed": 1}
     opts.update(kw)
     return EutilsClient(stub.url, **opts)
 
@@ -72,7 +72,9 @@ def test_clean_run(stub, fast_throttle, tmp_path):
 )
 def test_each_efetch_fault_is_retried(stub, fast_throttle, tmp_path, fault):
     stub.faults["efetch"] = [fault]
-    summary = run_fetch(stub, fast_throttle, tmp_path / "out")
+    if fault == "timeout":  # the stub sleeps past the client's timeout once
+        stub.timeout_sleep = 1.5
+    summary = run_fetch(stub, fast_throttle, tmp_path / "out", timeout=1.0)
     assert_complete(tmp_path / "out", summary)
     efetches = stub.requests_to("efetch")
     assert len(efetches) == 4  # three batches + exactly one retry

@@ -63,7 +63,7 @@ class FileThrottle:
         window: float = 1.0,
         directory: str | os.PathLike[str] | None = None,
         name: str = "eutils",
-        margin: float = 0.05,
+        margin: float = 0.1,
     ) -> None:
         if max_requests < 1:
             raise ValueError(f"max_requests must be >= 1, got {max_requests}")
@@ -118,9 +118,8 @@ class FileThrottle:
             raise
 
     def wait(self) -> float:
-        """Block until a request may start, record it, and return the seconds spent waiting."""
+        """Block until a request may start, record it, and return its recorded start time (``time.time()``)."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        waited = 0.0
         with open(self.lock_path, "a+") as lock:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
             try:
@@ -130,10 +129,9 @@ class FileThrottle:
                     if len(stamps) < self.max_requests:
                         stamps.append(now)
                         self._write(sorted(stamps)[-self.max_requests :])
-                        return waited
+                        return now
                     delay = min(stamps) + self.window + self.margin - now
                     delay = max(delay, 0.001)
                     time.sleep(delay)
-                    waited += delay
             finally:
                 fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
