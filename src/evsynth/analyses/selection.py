@@ -14,7 +14,7 @@ import pandas as pd
 
 from evsynth.analyses.effect_table import crossover_variance
 
-PLACEBO_COMPARATORS = ("saline", "midazolam", "placebo", "placebo_spray", "placebo_oral", "active_placebo")
+PLACEBO_COMPARATORS = ("saline", "midazolam", "placebo", "placebo_iv", "placebo_spray", "placebo_oral", "active_placebo")
 ARM_LEVEL = ("mean_endpoint", "mean_change", "events")
 STAT_PREFERENCE = {"mean_endpoint": 0, "mean_change": 1, "events": 0}
 
