@@ -36,17 +36,24 @@ def test_rule_reasons():
                        "wrong_study_design", None]
 
 
+def test_manual_include_overrides_a_rule():
+    decisions = pd.DataFrame([{"pmid": 3, "decision": "include", "reason": "primary_report", "study_id": "Ccc2018"}])
+    table, _ = screen(RECORDS, decisions, RULES)
+    assert table.set_index("pmid").loc[3, ["stage", "decision"]].tolist() == ["eligibility", "include"]
+
+
 def test_screen_and_prisma():
     duplicates = pd.DataFrame([{"record_id": "embase:x", "source_db": "embase"}])
     table, prisma = screen(RECORDS, DECISIONS, RULES, duplicates)
     by = table.set_index("pmid")
     assert by.loc[1, "decision"] == "include" and by.loc[1, "study_id"] == "Aaa2018"
-    assert by.loc[6, ["stage", "reason"]].tolist() == ["eligibility", "wrong_study_design"]  # manual wins
+    assert by.loc[6, ["stage", "reason"]].tolist() == ["screening", "wrong_study_design"]  # rule and manual agree
     assert by.loc[7, "decision"] == "awaiting"  # passes the rules, no manual decision: never silently included
     assert prisma["identified"] == {"embase": 1, "pubmed": 7}
     assert prisma["duplicates_removed"] == 1 and prisma["screened"] == 7
-    assert prisma["excluded_screening"] == 4
+    assert prisma["excluded_screening"] == 5
     assert prisma["excluded_screening_reasons"] == {"wrong_intervention": 1, "wrong_language": 1,
-                                                    "wrong_population": 1, "wrong_publication_type": 1}
+                                                    "wrong_population": 1, "wrong_publication_type": 1,
+                                                    "wrong_study_design": 1}
     assert prisma["included_reports"] == 1 and prisma["included_studies"] == 1
     assert prisma["awaiting_assessment"] == 1 and prisma["decisions_without_record"] == [99]

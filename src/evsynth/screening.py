@@ -3,11 +3,11 @@
 Two stages, as PRISMA 2020 reports them:
 
 1. *Screening* applies the configured rules (language, years, publication types, intervention
-   and population terms in title, MeSH or keywords) to every record that has no manual decision.
+   and population terms in title, MeSH or keywords) to every record.
 2. *Eligibility* is the manual decisions file (``data/raw/screening/decisions.csv``: pmid,
-   decision, reason, study_id). A manual decision is authoritative for its record. A record that
-   passes the rules but has no manual decision is ``awaiting`` assessment: it is counted and listed,
-   never silently included.
+   decision, reason, study_id), for the records that pass the rules. A manual ``include`` overrides
+   a failed rule (the record then goes to eligibility); a record that passes the rules but has no
+   manual decision is ``awaiting`` assessment: it is counted and listed, never silently included.
 
 Reasons are short tokens (PRISMA 2020 categories): ``wrong_publication_type``,
 ``wrong_study_design``, ``wrong_population``, ``wrong_intervention``, ``wrong_language``,
@@ -96,15 +96,14 @@ def screen(records: pd.DataFrame, decisions: pd.DataFrame, rules: dict,
         pmid = None if pd.isna(rec["_pmid"]) else int(rec["_pmid"])
         base = {"record_id": rec.get("record_id", f"pubmed:{pmid}"), "pmid": pmid,
                 "source_db": rec.get("source_db", "pubmed"), "year": rec.get("year"), "title": rec.get("title")}
-        if pmid in manual:
-            d = manual[pmid]
-            study = d.study_id if isinstance(d.study_id, str) else ""
+        reason = rule_reason(rec, rules)
+        d = manual.get(pmid)
+        study = d.study_id if d is not None and isinstance(d.study_id, str) else ""
+        if reason and (d is None or d.decision == "exclude"):
+            rows.append(base | {"stage": "screening", "decision": "exclude", "reason": reason, "study_id": study})
+        elif d is not None:
             rows.append(base | {"stage": "eligibility", "decision": d.decision, "reason": d.reason,
                                 "study_id": study})
-            continue
-        reason = rule_reason(rec, rules)
-        if reason:
-            rows.append(base | {"stage": "screening", "decision": "exclude", "reason": reason, "study_id": ""})
         else:
             rows.append(base | {"stage": "eligibility", "decision": "awaiting", "reason": "no_manual_decision",
                                 "study_id": ""})

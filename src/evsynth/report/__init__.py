@@ -78,6 +78,7 @@ figcaption{font-size:.9em;color:#444}
 .note{background:#fff8e1;border-left:4px solid #E69F00;padding:.5em 1em}
 .key{background:#e8f4fb;border-left:4px solid #0072B2;padding:.5em 1em;font-size:1.05em}
 details{margin:.5em 0}
+.scroll{overflow-x:auto}
 code{background:#f4f4f4;padding:0 .2em}
 """
 

@@ -14,7 +14,12 @@ RATIO = {"RR", "OR", "HR"}
 
 # ----------------------------------------------------------------------------- helpers
 def esc(x) -> str:
-    return html.escape("" if x is None or (isinstance(x, float) and math.isnan(x)) else str(x))
+    """HTML-escaped text of a cell; missing is empty, whole-number floats (counts, PMIDs) print as integers."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return ""
+    if isinstance(x, float) and x.is_integer():
+        x = int(x)
+    return html.escape(str(x))
 
 
 def num(x, digits: int = 2) -> str:
@@ -42,7 +47,7 @@ def table(df: pd.DataFrame, columns: dict[str, str], numeric: set[str] = frozens
             f'<td class="num">{esc(r[c])}</td>' if c in numeric else f"<td>{esc(r[c])}</td>" for c in columns
         )
         rows.append(f"<tr>{cells}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
 
 
 def inline_svg(path: Path, caption: str) -> str:
