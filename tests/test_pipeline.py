@@ -110,3 +110,32 @@ def test_report_renders_in_chromium(run_a, tmp_path):
     assert {"onset", "duration", "side_effects", "prisma", "risk_of_bias"} <= figures
     assert dom.count("<svg") >= len(figures)
     assert "was not produced" not in dom
+
+
+def test_live_mode_against_local_stub(tmp_path):
+    """mode: live fetches through E-utilities (a stub on 127.0.0.1) into the snapshot's layout."""
+    import os
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from eutils_stub import EutilsStub, make_records
+
+    project = _copy_project(tmp_path / "live")
+    (project / "live.yaml").write_text("pubmed:\n  mode: live\n  live_dir: data/raw/pubmed-live\n  batch_size: 2\n")
+    pmids = ["31000001", "31000002", "31000003", "31000004", "31000005"]
+    env = os.environ | {"EVSYNTH_THROTTLE_DIR": str(tmp_path / "throttle"), "CI": "1",
+                        "NCBI_API_KEY": "SECRET-KEY-0123456789", "EVSYNTH_RETRIEVAL_DATE": "2026-11-21"}
+    with EutilsStub(make_records(pmids)) as stub:
+        env["EVSYNTH_EUTILS_URL"] = stub.url
+        out = subprocess.run([str(SNAKEMAKE), "--cores", "1", "data/processed/records.csv",
+                              "data/processed/search.json", "--configfile", "config.yaml", "live.yaml"],
+                             cwd=project, capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    live = project / "data/raw/pubmed-live"
+    assert sorted(p.name for p in live.glob("*.xml")) == ["batch_00000.xml", "batch_00001.xml", "batch_00002.xml"]
+    records = (project / "data/processed/records.csv").read_text()
+    assert all(p in records for p in pmids)
+    search = (project / "data/processed/search.json").read_text()
+    assert '"mode": "live"' in search and '"count": 5' in search
+    leaked = [p for p in list(live.rglob("*")) + list((project / "data/processed").rglob("*"))
+              if p.is_file() and b"SECRET-KEY" in p.read_bytes()]
+    assert leaked == [] and "SECRET-KEY" not in out.stdout + out.stderr
