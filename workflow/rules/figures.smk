@@ -11,7 +11,8 @@ rule figures:
         studies="data/processed/studies.csv",
         prisma="data/processed/prisma.json",
     output:
-        svg=expand("results/figures/{name}.svg", name=FIGURES),
+        svg=report(expand("results/figures/{name}.svg", name=FIGURES), caption="../report/figures.rst",
+                   category="Figures"),
         png=expand("results/figures/{name}.png", name=FIGURES),
         forest=directory("results/figures/forest"),
     params:
