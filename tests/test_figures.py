@@ -7,11 +7,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from evsynth.figures import render_all
-from evsynth.figures.inputs import FigureInputError
-from evsynth.analyses.pool import POOLED_COLUMNS, STUDY_COLUMNS
 from evsynth.analyses.adverse_events import SIDE_EFFECT_COLUMNS
 from evsynth.analyses.grade import SMALL_STUDY_COLUMNS
+from evsynth.analyses.pool import POOLED_COLUMNS, STUDY_COLUMNS
+from evsynth.figures import render_all
+from evsynth.figures.inputs import FigureInputError
 
 MAIN = ["onset", "duration", "side_effects", "prisma", "risk_of_bias"]
 PRISMA = {"identified": {"pubmed": 12}, "identified_total": 12, "duplicates_removed": 0, "screened": 12,

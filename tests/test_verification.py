@@ -6,7 +6,14 @@ import pandas as pd
 import pytest
 
 from evsynth.extraction.tables import load_frames
-from evsynth.extraction.verification import TASK_COLUMNS, agreement_rate, blind_tasks, compare, numeric_cells, sample_cells
+from evsynth.extraction.verification import (
+    TASK_COLUMNS,
+    agreement_rate,
+    blind_tasks,
+    compare,
+    numeric_cells,
+    sample_cells,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data" / "raw" / "extraction"

@@ -1,5 +1,4 @@
 """Snakemake script: run the analysis plan (evsynth.analyses.plan)."""
-import pandas as pd
 
 from evsynth.analyses.effect_table import read_effects
 from evsynth.analyses.plan import run_plan

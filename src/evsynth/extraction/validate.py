@@ -60,9 +60,9 @@ def _check_counts(tables: dict[str, Table]) -> list[Problem]:
     problems = []
     arm_n = {(r["study_id"], r["arm_id"]): r.get("n_randomized") for r in tables["arms"].records}
     for rec, line in _rows(tables["arms"]):
-        if rec.get("n_analyzed") is not None and rec.get("n_randomized") is not None:
-            if rec["n_analyzed"] > rec["n_randomized"]:
-                problems.append(Problem(str(tables["arms"].path), line, "n_analyzed",
+        analyzed, randomized = rec.get("n_analyzed"), rec.get("n_randomized")
+        if analyzed is not None and randomized is not None and analyzed > randomized:
+            problems.append(Problem(str(tables["arms"].path), line, "n_analyzed",
                                         f"{rec['n_analyzed']} analyzed > {rec['n_randomized']} randomized"))
     for name in ("outcomes", "adverse_events"):
         t = tables[name]

@@ -39,7 +39,7 @@ def prisma_figure(p: dict) -> Figure:
         for i, (stage, text, y) in enumerate(boxes):
             left = i in (0, 2, 4, 6)
             x = 0.08 if left else 0.56
-            w = 0.40 if left else 0.40
+            w = 0.40
             h = 0.15 if i in (3, 5) else 0.10
             ax.add_patch(FancyBboxPatch((x, y - h / 2), w, h, boxstyle="round,pad=0.008", fc="white",
                                         ec=style.OKABE_ITO["blue"] if left else style.GREY, lw=1))

@@ -73,7 +73,7 @@ def _fmt_pooled(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-POOLED_COLS = {"window_label": "Time", "k": "k", "n_studies": "Studies", "participants": "Participants",
+POOLED_COLS = {"window_label": "Time", "k": "k", "n_studies": "Studies", "participants": "Participants (reported)",
                "est": "Estimate", "ci": "95% CI", "pi": "95% PI", "i2": "I² (%)", "tau2_": "τ²", "p": "p",
                "reason": "Not pooled because"}
 POOLED_NUM = {"k", "n_studies", "participants", "est", "i2", "tau2_", "p"}
@@ -165,9 +165,27 @@ def onset_section(data) -> str:
                          f"distinguishable from control.</p>")
         parts.append(f"<h3>{esc(_analysis_label(spec))}</h3>")
         parts.append(table(_fmt_pooled(_primary(pooled, spec["id"])), POOLED_COLS, POOLED_NUM))
+        parts.append(_time_course_model(tc.get("multilevel") or {}))
         parts.append(_subgroups(pooled, spec["id"]))
         parts.append(_forest_figures(data, spec["id"]))
     return "\n".join(parts)
+
+
+def _time_course_model(ml: dict) -> str:
+    """The multilevel time-course model (all windows at once, time points nested in trials)."""
+    if not ml.get("fitted"):
+        return f"<p>Time-course model (all windows, time points nested in trials): not fitted — {esc(ml.get('reason', 'no data'))}.</p>"
+    rows = pd.DataFrame(ml["windows"])
+    rows["est"] = rows.estimate.map(num)
+    rows["ci"] = [ci(r) for _, r in rows.iterrows()]
+    earliest = ml.get("earliest")
+    lead = (f"earliest window whose CI excludes no effect: <strong>{esc(earliest)}</strong>" if earliest
+            else "no window's CI excludes no effect")
+    return (f"<details><summary>Time-course model: {esc(ml['model'])}; k = {ml['k']} estimates from "
+            f"{ml['n_studies']} trials; σ² (trial, time point) = {num(ml['sigma2'][0], 3)}, "
+            f"{num(ml['sigma2'][1], 3)}; {lead}</summary>"
+            + table(rows, {"label": "Time", "k": "Estimates", "n_studies": "Trials", "est": "Estimate",
+                           "ci": "95% CI"}, {"k", "n_studies", "est"}) + "</details>")
 
 
 def _subgroups(pooled: pd.DataFrame, analysis_id: str) -> str:
