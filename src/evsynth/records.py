@@ -16,7 +16,6 @@ import logging
 import os
 import re
 import sys
-import tempfile
 import unicodedata
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 
+from evsynth.io import atomic_path
 from evsynth.pubmed.parser import NCT_PATTERN, MedlineParseError, parse_medline
 
 __all__ = [
@@ -354,17 +354,8 @@ def records_table(records: Iterable[dict[str, Any]]) -> pd.DataFrame:
 
 
 def _atomic_csv(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            df.to_csv(fh, index=False, lineterminator="\n")
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False, lineterminator="\n", encoding="utf-8")
 
 
 def write_records_csv(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:

@@ -23,12 +23,15 @@ elements ``add[2] = 0``, ``to[2] = "none"``, ``drop00[2] = FALSE``).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+from evsynth.effects import EffectSizeWarning, escalc
 
 __all__ = ["MHResult", "escalc_2x2", "rma_mh", "rma_peto"]
 
@@ -212,7 +215,8 @@ def _check_correction(add: float, to: str, drop00: bool) -> None:
 # ---------------------------------------------------------------------- study-level estimates
 def escalc_2x2(ai, bi, ci, di, *, measure: str, add: float = 0.5, to: str = "only0",
                drop00: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Study-level effect sizes of 2x2 tables, as metafor's ``escalc`` (``vtype="LS"``).
+    """Study-level effect sizes of 2x2 tables: :func:`evsynth.effects.escalc` (metafor's ``escalc``,
+    ``vtype="LS"``), with undefined estimates returned as NaN without a warning.
 
     Parameters
     ----------
@@ -234,43 +238,12 @@ def escalc_2x2(ai, bi, ci, di, *, measure: str, add: float = 0.5, to: str = "onl
         ``p1(1-p1)/n1 + p2(1-p2)/n2``; Peto ``yi = (a - E)/V``, ``vi = 1/V`` with the
         hypergeometric mean ``E`` and variance ``V`` (Yusuf et al., 1985).
     """
-    a, b, c, d = (np.asarray(x, dtype=float).copy() for x in (ai, bi, ci, di))
-    if drop00:
-        id00 = ((a == 0) & (c == 0)) | ((b == 0) & (d == 0))
-        a[id00] = b[id00] = c[id00] = d[id00] = np.nan
-    with np.errstate(invalid="ignore"):
-        has0 = (a == 0) | (b == 0) | (c == 0) | (d == 0)
-    if to == "all":
-        corr = np.ones_like(a, dtype=bool)
-    elif to == "only0":
-        corr = has0
-    elif to == "if0all":
-        corr = np.full_like(a, bool(has0.any()), dtype=bool)
-    else:
-        corr = np.zeros_like(a, dtype=bool)
-    a, b, c, d = (np.where(corr, x + add, x) for x in (a, b, c, d))
-    n1, n2 = a + b, c + d
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p1, p2 = a / n1, c / n2
-        if measure == "OR":
-            yi = np.log(p1 / (1 - p1)) - np.log(p2 / (1 - p2))
-            vi = 1 / a + 1 / b + 1 / c + 1 / d
-        elif measure == "RR":
-            yi = np.log(p1) - np.log(p2)
-            vi = 1 / a - 1 / n1 + 1 / c - 1 / n2
-        elif measure == "RD":
-            yi = p1 - p2
-            vi = p1 * (1 - p1) / n1 + p2 * (1 - p2) / n2
-        elif measure == "PETO":
-            n = n1 + n2
-            xt, yt = a + c, b + d
-            e = xt * n1 / n
-            v = xt * yt * (n1 / n) * (n2 / n) / (n - 1)
-            yi = (a - e) / v
-            vi = 1 / v
-        else:
-            raise ValueError(f"measure must be one of OR, RR, RD, PETO; got {measure!r}")
-    return yi, vi
+    if measure not in ("OR", "RR", "RD", "PETO"):
+        raise ValueError(f"measure must be one of OR, RR, RD, PETO; got {measure!r}")
+    with warnings.catch_warnings():  # undefined estimates are NaN here, as metafor's NA; the pooling drops them
+        warnings.simplefilter("ignore", EffectSizeWarning)
+        res = escalc(measure, ai=ai, bi=bi, ci=ci, di=di, add=add, to=to, drop00=drop00)
+    return res.yi.to_numpy(float), res.vi.to_numpy(float)
 
 
 # ------------------------------------------------------------------------------ inference
