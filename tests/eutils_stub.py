@@ -24,6 +24,7 @@ Faults are queued per endpoint (``stub.faults["efetch"] = ["429", "500"]``) and 
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -82,6 +83,15 @@ def make_records(pmids: list[str]) -> dict[str, bytes]:
     return out
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A client that gave up (timeout and dropped-connection faults) is expected: no traceback for it."""
+
+    def handle_error(self, request, client_address) -> None:
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return
+        super().handle_error(request, client_address)
+
+
 class EutilsStub:
     """Threaded stub server. Use as a context manager; ``url`` is the E-utilities base URL.
 
@@ -104,7 +114,7 @@ class EutilsStub:
         self.log: list[dict] = []  # one entry per request: time, endpoint, method, params, fault
         self._lock = threading.Lock()
         self._efetch_answers = 0
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = _QuietServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
 
