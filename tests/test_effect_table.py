@@ -120,7 +120,9 @@ def test_contrast_hr_from_ci():
     hr = eff.iloc[0]
     assert hr.yi == pytest.approx(math.log(0.5))
     assert math.sqrt(hr.vi) == pytest.approx((math.log(1.0) - math.log(0.25)) / (2 * 1.959963984540054))
-    assert hr.n_exp == 20 and hr.stratum == "remitters"
+    assert hr.stratum == "remitters" and np.isnan(hr.n_exp)  # the arm's n is not the stratum's n
+    unstratified = build_effects(frames(contrasts=[con[0] | {"stratum": np.nan}]), OPTS)[0].iloc[0]
+    assert unstratified.n_exp == 20 and unstratified.n_ctrl == 20
 
 
 def test_adverse_events_rr_and_rd():

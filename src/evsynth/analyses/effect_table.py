@@ -234,7 +234,8 @@ def _contrast_effects(contrasts: pd.DataFrame, studies: pd.DataFrame, arms: pd.D
                       depression: list[str]) -> list[dict]:
     """Effects from between-arm results as reported (HR, RR, OR, MD/LSMD, SMD) with a CI or SE.
 
-    The arms' sizes (analysed, else randomized, from ``arms.csv``) are attached for participant counts.
+    The arms' sizes (analysed, else randomized, from ``arms.csv``) are attached for participant counts,
+    except to results for one stratum of the arms (the stratum's size is not the arm's).
     """
     arm_n = arms.set_index(["study_id", "arm_id"]).pipe(lambda a: a.n_analyzed.fillna(a.n_randomized))
     rows = []
@@ -261,7 +262,9 @@ def _contrast_effects(contrasts: pd.DataFrame, studies: pd.DataFrame, arms: pd.D
             "period": "" if pd.isna(c.period) else str(c.period), "stratum": "" if pd.isna(c.stratum) else c.stratum,
             "design": studies.loc[c.study_id, "design"],
             "yi": float(res.yi.iloc[0]), "vi": float(res.vi.iloc[0]),
-            "n_exp": arm_n.get((c.study_id, c.arm_id)), "n_ctrl": arm_n.get((c.study_id, c.control_arm_id)),
+            # an arm's size covers all its strata: attached only to unstratified results
+            "n_exp": arm_n.get((c.study_id, c.arm_id)) if pd.isna(c.stratum) else np.nan,
+            "n_ctrl": arm_n.get((c.study_id, c.control_arm_id)) if pd.isna(c.stratum) else np.nan,
             "derivation": f"reported {c.measure} {how}; n from arms.csv" + ("; log scale" if measure in ("HR", "RR", "OR") else ""),
             "source_exp": c.source, "source_ctrl": c.source,
         })

@@ -67,8 +67,8 @@ def multilevel_time_course(effects: pd.DataFrame, attrs: pd.DataFrame, spec: dic
     ``rma.mv(yi, vi, mods = ~ window - 1, random = ~ 1 | study/estimate)`` — so the repeated time
     points of a trial share its study-level random effect instead of counting as independent
     studies (Konstantopoulos 2011, Res Synth Methods 2:61). Returns the per-window estimates and
-    the earliest window whose CI excludes the null on the favourable side, or the reason the model
-    could not be fitted.
+    the earliest window with at least ``min_k`` trials whose CI excludes the null on the favourable
+    side, or the reason the model could not be fitted.
     """
     windows = sorted(opts["windows"], key=lambda w: w["nominal"])
     parts = [select_window(effects, attrs, spec, w, opts).assign(window=w["id"]) for w in windows]
@@ -97,7 +97,8 @@ def multilevel_time_course(effects: pd.DataFrame, attrs: pd.DataFrame, spec: dic
             "n_studies": int(rows[rows.window == w["id"]].study_id.nunique()),
             "estimate": float(natural(b, measure)), "ci_lb": float(natural(lo, measure)),
             "ci_ub": float(natural(hi, measure))} for w, b, lo, hi in zip(present, beta, lb, ub)]
-    hits = [e for e in est if favourable(measure, e["ci_lb"], e["ci_ub"])]
+    min_k = opts.get("min_k", 2)  # as for the per-window results: a window needs min_k trials
+    hits = [e for e in est if e["n_studies"] >= min_k and favourable(measure, e["ci_lb"], e["ci_ub"])]
     return {"fitted": True, "model": "rma_mv(yi, vi, mods = window indicators, intercept = False, "
                                      "random = ~ 1 | study/estimate), REML",
             "k": res.k, "n_studies": res.n_studies, "sigma2": [float(x) for x in res.sigma2],
