@@ -1,4 +1,4 @@
-"""The ``evsynth`` command line.
+"""evsynth command line: PubMed retrieval, records parsing and extraction checks.
 
 Each subcommand lives in the module that does the work; this file only wires them up.
 A subcommand module exposes ``add_arguments(parser)`` and ``run(args) -> int``.
