@@ -8,6 +8,7 @@ import pytest
 
 from evsynth.analyses.effect_table import build_effects
 from evsynth.analyses.plan import run_plan
+from evsynth.analyses.pool import truncate_knha
 from evsynth.exports import metafor_csv, to_bibtex, to_ris
 from evsynth.pooling.rma import rma
 
@@ -68,7 +69,7 @@ def test_window_pooling_matches_rma_and_excludes_active_comparators(result):
     row = res.pooled[(res.pooled.variant == "primary") & (res.pooled.window == "24h")].iloc[0]
     assert row.studies == "Aaa2018|Bbb2019|Ccc2020|Ddd2021"  # Eee2022 (vs ECT) is not pooled against placebo
     sel = effects[(effects.measure == "SMD") & (effects.study_id != "Eee2022")].sort_values("study_id")
-    ref = rma(sel.yi.to_numpy(), sel.vi.to_numpy(), method="REML", test="knha")
+    ref = truncate_knha(rma(sel.yi.to_numpy(), sel.vi.to_numpy(), method="REML", test="knha"))
     assert row.estimate == pytest.approx(ref.beta, rel=1e-12) and row.ci_ub == pytest.approx(ref.ci_ub, rel=1e-12)
     assert row.participants == 240 and row.k == 4
     empty = res.pooled[(res.pooled.variant == "primary") & (res.pooled.window == "d7")].iloc[0]
@@ -116,3 +117,15 @@ def test_exports(result):
     assert bib.count("@article{") == 5 and "author = {Smith A and Jones B}" in bib and "pages = {3--4}" in bib
     m = metafor_csv(effects)
     assert {"yi", "vi", "n1i", "n2i", "m1i", "sd1i", "ai", "ci"} <= set(m.columns) and len(m) == len(effects)
+
+
+def test_knha_truncation():
+    close = rma([0.50, 0.51, 0.49], [0.04, 0.05, 0.06], method="DL", test="knha")  # q < 1
+    t = truncate_knha(close)
+    w = 1 / (np.array([0.04, 0.05, 0.06]) + close.tau2)
+    assert close.se < t.se == pytest.approx(np.sqrt(1 / w.sum()), rel=1e-12)
+    assert t.ci_ub - t.ci_lb > close.ci_ub - close.ci_lb and t.extra["knha_truncated"]
+    spread = rma([0.1, 0.9, -0.4], [0.01, 0.01, 0.01], method="DL", test="knha")  # q > 1: unchanged
+    assert truncate_knha(spread) is spread
+    z = rma([0.50, 0.51, 0.49], [0.04, 0.05, 0.06], method="DL", test="z")
+    assert truncate_knha(z) is z

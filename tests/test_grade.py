@@ -31,6 +31,7 @@ def test_inconsistency(i2, pi_crosses, expected):
     (False, 1000, 299, True, 1),
     (False, 1000, 300, True, 0),
     (True, 50, 10, True, 2),
+    (False, 5000, None, True, 1),  # binary, events not reported: information size not shown to be met
 ])
 def test_imprecision(crosses, participants, events, binary, expected):
     assert imprecision_downgrade(crosses, participants, events, binary) == expected

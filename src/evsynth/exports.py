@@ -71,7 +71,7 @@ def to_bibtex(studies: pd.DataFrame, records: pd.DataFrame) -> str:
 def metafor_csv(effects: pd.DataFrame) -> pd.DataFrame:
     """The effects table with metafor's column names (yi, vi, n1i, n2i, ai, ci, m1i, m2i, sd1i, sd2i)."""
     df = effects.rename(columns={
-        "study_id": "study", "n_exp": "n1i", "n_ctrl_used": "n2i", "events_exp": "ai", "events_ctrl": "ci",
+        "study_id": "study", "n_exp": "n1i", "n_ctrl_used": "n2i", "events_exp": "ai", "events_ctrl_used": "ci",
         "mean_exp": "m1i", "mean_ctrl": "m2i", "sd_exp": "sd1i", "sd_ctrl": "sd2i",
     })
     return df[METAFOR_COLUMNS]

@@ -25,7 +25,7 @@ from evsynth.pooling.rma import rma
 SIDE_EFFECT_COLUMNS = [
     "event", "drug", "k_arms", "participants_exp", "events_exp", "incidence", "incidence_ci_lb",
     "incidence_ci_ub", "k", "participants", "rr", "rr_ci_lb", "rr_ci_ub", "rd", "rd_ci_lb", "rd_ci_ub",
-    "pooled", "reason", "studies",
+    "rr_events", "rr_I2", "rr_high_rob_weight", "rr_studies", "pooled", "reason", "studies",
 ]
 
 
@@ -83,7 +83,11 @@ def side_effect_table(effects: pd.DataFrame, adverse: pd.DataFrame, arms: pd.Dat
                    pooled=True, reason="")
         if rr.study_id.nunique() >= min_k:
             r = _fit(rr.yi, rr.vi, method, level)
-            row.update(rr=float(np.exp(r.beta)), rr_ci_lb=float(np.exp(r.ci_lb)), rr_ci_ub=float(np.exp(r.ci_ub)))
+            high = (rr.study_id.map(attrs.rob_overall).fillna("high") == "high").to_numpy()
+            row.update(rr=float(np.exp(r.beta)), rr_ci_lb=float(np.exp(r.ci_lb)), rr_ci_ub=float(np.exp(r.ci_ub)),
+                       rr_events=float(np.nansum(rr.events_exp + rr.events_ctrl_used)), rr_I2=float(r.I2),
+                       rr_high_rob_weight=float(r.weights[high].sum() / 100),
+                       rr_studies="|".join(sorted(rr.study_id.unique())))
             d = _fit(rd.yi, rd.vi, method, level)
             row.update(rd=float(d.beta), rd_ci_lb=float(d.ci_lb), rd_ci_ub=float(d.ci_ub))
         else:

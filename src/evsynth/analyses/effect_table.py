@@ -34,7 +34,7 @@ TIME_KEY = ["outcome", "timepoint", "timepoint_unit", "timepoint_ref", "period",
 EFFECT_COLUMNS = [
     "study_id", "comparison", "arm_id", "control_arm_id", "family", "outcome", "measure", "stat",
     "timepoint", "timepoint_unit", "hours", "timepoint_ref", "period", "stratum", "design",
-    "yi", "vi", "n_exp", "n_ctrl", "n_ctrl_used", "events_exp", "events_ctrl",
+    "yi", "vi", "n_exp", "n_ctrl", "n_ctrl_used", "events_exp", "events_ctrl", "events_ctrl_used",
     "mean_exp", "mean_ctrl", "sd_exp", "sd_ctrl", "sd_method_exp", "sd_method_ctrl",
     "r", "derivation", "source_exp", "source_ctrl",
 ]
@@ -73,10 +73,19 @@ def arm_sd(row) -> tuple[float, str]:
 
 
 def _comparisons(arms: pd.DataFrame, study_id: str) -> list[tuple[str, str]]:
+    """The randomized (experimental, control) pairs of a study.
+
+    An experimental arm is compared with the control arm named in ``compare_to`` (trials made of
+    several randomized cohorts, each with its own control), else with every control arm.
+    """
     a = arms[arms.study_id == study_id]
-    exp = a[a.role == "experimental"].arm_id.tolist()
     ctrl = a[a.role == "control"].arm_id.tolist()
-    return [(e, c) for e in exp for c in ctrl]
+    pairs = []
+    for _, e in a[a.role == "experimental"].iterrows():
+        target = e.get("compare_to")
+        targets = [target] if isinstance(target, str) and target else ctrl
+        pairs += [(e.arm_id, c) for c in targets]
+    return pairs
 
 
 def _usable(study: pd.Series, period) -> bool:
@@ -125,7 +134,7 @@ def build_effects(frames: dict[str, pd.DataFrame], analysis: dict) -> tuple[pd.D
                     skipped.append(_skip(row, made))
                 else:
                     rows.extend(made)
-    rows.extend(_contrast_effects(frames["contrasts"], studies, arms, depression))
+    rows.extend(_contrast_effects(frames["contrasts"], studies, arms, depression, skipped))
     rows.extend(_adverse_event_effects(frames["adverse_events"], arms, studies))
     effects = pd.DataFrame(rows, columns=EFFECT_COLUMNS)
     effects = _split_shared_controls(effects)
@@ -150,10 +159,10 @@ def _arm_n_where_missing(outcomes: pd.DataFrame, arms: pd.DataFrame) -> pd.DataF
     return out
 
 
-def _skip(row, reason: str) -> dict:
+def _skip(row, reason: str, stat: str | None = None) -> dict:
     return {"study_id": row.study_id, "arm_id": row.arm_id, "outcome": row.outcome, "timepoint": row.timepoint,
-            "timepoint_unit": row.timepoint_unit, "timepoint_ref": row.timepoint_ref, "stat": row.stat,
-            "reason": reason, "source": row.source}
+            "timepoint_unit": row.timepoint_unit, "timepoint_ref": row.timepoint_ref,
+            "stat": stat or row.stat, "reason": reason, "source": row.source}
 
 
 def _base(study, exp, ctrl, family: str) -> dict:
@@ -230,8 +239,23 @@ def crossover_variance(yi, n, r):
     return (1.0 / n + yi**2 / (2.0 * n)) * 2.0 * (1.0 - r)
 
 
+def _contrast_unusable(c: pd.Series, study: pd.Series, measure: str) -> str:
+    """Why a reported between-arm result cannot become an effect size ('' when it can)."""
+    if pd.isna(c.estimate):
+        return "no estimate reported"
+    if measure == "RD":
+        return "risk difference: no analysis pools reported RDs"
+    if measure == "SMD":
+        return "reported SMD (model-based d): not pooled with SMDs computed from arm data"
+    if not ((pd.notna(c.ci_lb) and pd.notna(c.ci_ub)) or pd.notna(c.se)):
+        return "no CI or SE reported"
+    if not _usable(study, c.period):
+        return "delayed-start trial: only the first randomized period is used"
+    return ""
+
+
 def _contrast_effects(contrasts: pd.DataFrame, studies: pd.DataFrame, arms: pd.DataFrame,
-                      depression: list[str]) -> list[dict]:
+                      depression: list[str], skipped: list[dict]) -> list[dict]:
     """Effects from between-arm results as reported (HR, RR, OR, MD/LSMD, SMD) with a CI or SE.
 
     The arms' sizes (analysed, else randomized, from ``arms.csv``) are attached for participant counts,
@@ -240,17 +264,15 @@ def _contrast_effects(contrasts: pd.DataFrame, studies: pd.DataFrame, arms: pd.D
     arm_n = arms.set_index(["study_id", "arm_id"]).pipe(lambda a: a.n_analyzed.fillna(a.n_randomized))
     rows = []
     for _, c in contrasts.iterrows():
-        if pd.isna(c.estimate):
-            continue
         measure = "MD" if c.measure == "LSMD" else c.measure
-        if measure == "RD":
+        reason = _contrast_unusable(c, studies.loc[c.study_id], measure)
+        if reason:
+            skipped.append(_skip(c, reason, stat=f"contrast_{c.measure}"))
             continue
         if pd.notna(c.ci_lb) and pd.notna(c.ci_ub):
             res, how = from_ci([c.estimate], [c.ci_lb], [c.ci_ub], measure=measure), "from reported 95% CI"
-        elif pd.notna(c.se):
-            res, how = from_se([c.estimate], [c.se], measure=measure), "from reported SE"
         else:
-            continue
+            res, how = from_se([c.estimate], [c.se], measure=measure), "from reported SE"
         has_time = pd.notna(c.timepoint)
         rows.append({
             "study_id": c.study_id, "comparison": f"{c.arm_id} vs {c.control_arm_id}", "arm_id": c.arm_id,
@@ -296,24 +318,33 @@ def _adverse_event_effects(ae: pd.DataFrame, arms: pd.DataFrame, studies: pd.Dat
 
 
 def _split_shared_controls(effects: pd.DataFrame) -> pd.DataFrame:
-    """Divide a shared control arm's n among the comparisons that use it (Cochrane 23.3.4).
+    """Divide a shared control arm among the comparisons that use it (Cochrane Handbook 23.3.4).
 
-    Sets ``n_ctrl_used`` and recomputes yi/vi for arm-level rows whose control is shared.
+    For every group of comparisons sharing a control arm at the same outcome, measure and time,
+    the control's n (and events) are divided by the number of comparisons m: ``n_ctrl_used`` and
+    ``events_ctrl_used`` hold the shares, and yi/vi are recomputed from them for arm-level rows.
+    Results reported only as between-arm contrasts cannot be recomputed; their variance is
+    inflated as if the control's half of it were split m ways, ``vi * (1 + m) / 2`` — exact when
+    both arms contribute equally to the variance (equal sizes and SDs), recorded as approximate.
     """
     effects = effects.copy()
     effects["n_ctrl_used"] = effects["n_ctrl"]
-    arm_level = effects.stat.isin(["mean_endpoint", "mean_change", "events"])
+    effects["events_ctrl_used"] = effects["events_ctrl"]
     group_cols = ["study_id", "control_arm_id", "family", "outcome", "measure", "stat", "timepoint",
                   "timepoint_unit", "timepoint_ref", "period", "stratum"]
-    keyed = effects[arm_level].fillna({"timepoint": -1})
+    keyed = effects.fillna({"timepoint": -1})
     counts = keyed.groupby(group_cols, dropna=False)["arm_id"].transform("nunique")
-    shared = counts[counts > 1].index
-    for i in shared:
+    for i in counts[counts > 1].index:
         row = effects.loc[i]
         m = int(counts.loc[i])
         n_used = row.n_ctrl / m
         effects.loc[i, "n_ctrl_used"] = n_used
-        if row.measure in ("SMD", "MD"):
+        effects.loc[i, "events_ctrl_used"] = row.events_ctrl / m
+        note = f"shared control split {m} ways (Cochrane 23.3.4)"
+        if row.stat.startswith("contrast_"):
+            yi, vi = row.yi, row.vi * (1 + m) / 2
+            note += "; reported contrast: variance inflated by (1+m)/2 (approximate, equal arm variances)"
+        elif row.measure in ("SMD", "MD"):
             res = escalc(row.measure, m1i=[row.mean_exp], m2i=[row.mean_ctrl], sd1i=[row.sd_exp],
                          sd2i=[row.sd_ctrl], n1i=[row.n_exp], n2i=[n_used])
             yi, vi = float(res.yi.iloc[0]), float(res.vi.iloc[0])
@@ -323,7 +354,7 @@ def _split_shared_controls(effects: pd.DataFrame) -> pd.DataFrame:
             res = escalc(row.measure, ai=[row.events_exp], n1i=[row.n_exp], ci=[row.events_ctrl / m], n2i=[n_used])
             yi, vi = float(res.yi.iloc[0]), float(res.vi.iloc[0])
         effects.loc[i, ["yi", "vi"]] = [yi, vi]
-        effects.loc[i, "derivation"] = f"{row.derivation}; shared control split {m} ways (Cochrane 23.3.4)"
+        effects.loc[i, "derivation"] = f"{row.derivation}; {note}"
     return effects
 
 

@@ -12,7 +12,9 @@ inconsistency
 imprecision
     -1 when the CI crosses the null; -1 more when fewer participants than the optimal information
     size (400 for continuous outcomes, 300 events for binary ones; GRADE guideline 6,
-    Guyatt et al. 2011 J Clin Epidemiol 64:1283). Capped at -2.
+    Guyatt et al. 2011 J Clin Epidemiol 64:1283) — for a binary outcome whose events are not
+    reported (e.g. a hazard ratio) the information size cannot be shown to be met, which counts as
+    below it. Capped at -2.
 publication bias
     -1 when Egger's test (k >= ``min_k_funnel``) gives p < 0.10; not assessed (no downgrade, said
     so) with fewer studies.
@@ -51,9 +53,15 @@ def inconsistency_downgrade(I2: float, pi_crosses_null: bool) -> int:
     return 1 if I2 >= 50 else 0
 
 
+def below_information_size(participants: float, events: float | None, binary: bool) -> bool:
+    """Fewer than 400 participants (continuous) or 300 events (binary; unknown events count as fewer)."""
+    if binary:
+        return events is None or np.isnan(events) or events < 300
+    return participants < 400
+
+
 def imprecision_downgrade(ci_crosses_null: bool, participants: float, events: float | None, binary: bool) -> int:
-    below_ois = (events if binary and events is not None else participants) < (300 if binary else 400)
-    return min(2, int(ci_crosses_null) + int(bool(below_ois)))
+    return min(2, int(ci_crosses_null) + int(below_information_size(participants, events, binary)))
 
 
 def publication_bias_downgrade(egger_p: float | None) -> int:
@@ -106,12 +114,10 @@ def summary_of_findings(pooled: pd.DataFrame, forest: pd.DataFrame, side: pd.Dat
         rows.append(_grade_row(r._asdict(), share, events, binary,
                                float(egger.iloc[0]) if len(egger) else None, opts))
     for s in side[side.rr.notna()].itertuples():
-        ids = s.studies.split("|")
-        share = float(np.mean([attrs.rob_overall.get(i, "high") in ("high", None) for i in ids]))
         row = {"analysis_id": "side_effects", "outcome": s.event, "window": "", "window_label": s.drug,
                "measure": "RR", "k": s.k, "participants": s.participants, "estimate": s.rr, "ci_lb": s.rr_ci_lb,
-               "ci_ub": s.rr_ci_ub, "I2": np.nan, "pi_lb": np.nan, "pi_ub": np.nan, "null_value": 1}
-        rows.append(_grade_row(row, share, None, True, None, opts))
+               "ci_ub": s.rr_ci_ub, "I2": s.rr_I2, "pi_lb": np.nan, "pi_ub": np.nan, "null_value": 1}
+        rows.append(_grade_row(row, s.rr_high_rob_weight, s.rr_events, True, None, opts))
     return pd.DataFrame(rows, columns=SOF_COLUMNS)
 
 
@@ -126,9 +132,11 @@ def _grade_row(r: dict, high_share: float, events, binary: bool, egger_p, opts: 
         reasons.append(f"risk of bias: {high_share:.0%} of weight from high-risk studies")
     if d_inc:
         reasons.append(f"inconsistency: I² = {r['I2']:.0f}%")
-    if d_imp:
-        reasons.append("imprecision: CI includes no effect" if _crosses(r["ci_lb"], r["ci_ub"], null)
-                       else "imprecision: below optimal information size")
+    if _crosses(r["ci_lb"], r["ci_ub"], null):
+        reasons.append("imprecision: CI includes no effect")
+    if below_information_size(r["participants"], events, binary):
+        reasons.append("imprecision: below optimal information size"
+                       + (" (events not reported)" if binary and (events is None or np.isnan(events)) else ""))
     if d_pub:
         reasons.append(f"publication bias: Egger p = {egger_p:.3f}")
     if egger_p is None:

@@ -81,7 +81,7 @@ def multilevel_time_course(effects: pd.DataFrame, attrs: pd.DataFrame, spec: dic
     if n_studies < opts.get("min_k", 2):
         return {"fitted": False, "reason": f"{n_studies} study (< {opts.get('min_k', 2)})"}
     X = np.column_stack([(rows.window == w["id"]).to_numpy(float) for w in present])
-    effect = (rows.comparison + "@" + rows.window).to_numpy()
+    effect = (rows.comparison + "|" + rows.stratum.fillna("") + "@" + rows.window).to_numpy()
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -117,6 +117,8 @@ def bootstrap_earliest(effects: pd.DataFrame, attrs: pd.DataFrame, spec: dict, o
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, len(study_ids), size=(n_boot, len(study_ids)))
     min_k = opts.get("min_k", 2)
+    method, test = spec.get("method", opts["method"]), spec.get("test", opts["test"])
+    level = opts.get("level", 95)
     earliest = np.full(n_boot, -1)
     for wi, sel in enumerate(selections):
         by_study = {sid: g for sid, g in sel.groupby("study_id")}
@@ -125,13 +127,28 @@ def bootstrap_earliest(effects: pd.DataFrame, attrs: pd.DataFrame, spec: dict, o
             continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            res = rma_batch(y, v, method=opts["method"], test=opts["test"], level=opts.get("level", 95))
-        hit = favourable(spec["measure"], natural(res.ci_lb, spec["measure"]),
-                         natural(res.ci_ub, spec["measure"])) & (nstud >= min_k)
+            res = rma_batch(y, v, method=method, test=test, level=level)
+        lb, ub = res.ci_lb, res.ci_ub
+        if test == "knha" and opts.get("knha_truncate", True):
+            lb, ub = _truncated_knha_ci(res, v, level)
+        hit = favourable(spec["measure"], natural(lb, spec["measure"]), natural(ub, spec["measure"])) \
+            & (nstud >= min_k)
         earliest = np.where((earliest < 0) & hit, wi, earliest)
     share = {w["id"]: float(np.mean(earliest == i)) for i, w in enumerate(windows)}
     share["none"] = float(np.mean(earliest < 0))
     return share
+
+
+def _truncated_knha_ci(res, v: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise Knapp–Hartung CIs with the scaling factor truncated at 1
+    (:func:`evsynth.analyses.pool.truncate_knha`, vectorised)."""
+    from scipy import stats
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        se_z = np.sqrt(1.0 / np.nansum(1.0 / (v + res.tau2[:, None]), axis=1))
+        se = np.fmax(res.se, se_z)
+        crit = stats.t.isf((100 - level) / 200, np.maximum(res.k - 1, 1))
+    return res.beta - crit * se, res.beta + crit * se
 
 
 def natural(x, measure):

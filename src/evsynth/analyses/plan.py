@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy.stats import chi2
 
 from evsynth.analyses import adverse_events, grade, onset
 from evsynth.analyses.pool import POOLED_COLUMNS, STUDY_COLUMNS, fit, pooled_row, study_rows
@@ -57,6 +58,7 @@ def run_analysis(spec: dict, effects: pd.DataFrame, attrs: pd.DataFrame, opts: d
     test = spec.get("test", opts["test"])
     level = opts.get("level", 95)
     min_k = opts.get("min_k", 2)
+    truncate = opts.get("knha_truncate", True)
     measure = spec["measure"]
     rows, study_tables = [], []
     for window in _windows(spec, opts):
@@ -64,7 +66,7 @@ def run_analysis(spec: dict, effects: pd.DataFrame, attrs: pd.DataFrame, opts: d
                 "window": window["id"] if window else "", "window_label": window.get("label", window["id"]) if window
                 else "", "hours_nominal": window["nominal"] if window else np.nan}
         sel = select_window(effects, attrs, spec, window, opts)
-        res, reason = fit(sel, measure, method, test, level, min_k)
+        res, reason = fit(sel, measure, method, test, level, min_k, knha_truncate=truncate)
         rows.append(pooled_row(base | {"variant": "primary", "subgroup_var": "", "subgroup_level": ""},
                                sel, res, reason, measure))
         if not sel.empty:
@@ -77,30 +79,40 @@ def run_analysis(spec: dict, effects: pd.DataFrame, attrs: pd.DataFrame, opts: d
                                    sel, fe, why, measure))
         for variant in _variants(spec, opts):
             vsel = select_window(effects, attrs, spec, window, opts, variant=variant)
-            vres, why = fit(vsel, measure, method, test, level, min_k)
+            vres, why = fit(vsel, measure, method, test, level, min_k, knha_truncate=truncate)
             rows.append(pooled_row(base | {"variant": variant, "subgroup_var": "", "subgroup_level": ""},
                                    vsel, vres, why, measure))
         for var in spec.get("subgroups", []):
-            rows.extend(_subgroup_rows(base, sel, var, measure, method, test, level, min_k))
+            rows.extend(_subgroup_rows(base, sel, var, measure, method, test, level, min_k, truncate))
     return rows, study_tables
 
 
-def _subgroup_rows(base, sel, var, measure, method, test, level, min_k) -> list[dict]:
-    """One row per subgroup level, each carrying the test for subgroup differences."""
+def _subgroup_rows(base, sel, var, measure, method, test, level, min_k, truncate) -> list[dict]:
+    """One row per subgroup level; the test for subgroup differences on the pooled levels.
+
+    The test is the Q statistic between the subgroup estimates, each with its own model and
+    standard error (separate tau^2 per subgroup; Borenstein et al. 2009, Introduction to
+    Meta-Analysis, ch. 19; metafor: ``rma(estimate, sei = se, mods = ~ subgroup, method = "FE")``),
+    chi-square with G - 1 df over the G levels that could be pooled; it is not reported when
+    fewer than two levels were pooled.
+    """
     levels = sel[var].fillna("unknown").astype(str)
     if levels.nunique() < 2:
         return []
-    res, _ = fit(sel.assign(**{var: levels}), measure, method, test, level, 1, subgroup=var)
-    sub = res.subgroups if res is not None else None
-    out = []
+    out, fits = [], []
     for lev in sorted(levels.unique()):
         part = sel[levels == lev]
-        fitted, why = fit(part, measure, method, test, level, min_k)
-        row = pooled_row(base | {"variant": "subgroup", "subgroup_var": var, "subgroup_level": lev},
-                         part, fitted, why, measure)
-        if sub is not None:
-            row.update(subgroup_Q=sub.Q_between, subgroup_df=sub.Q_between_df, subgroup_p=sub.Q_between_p)
-        out.append(row)
+        fitted, why = fit(part, measure, method, test, level, min_k, knha_truncate=truncate)
+        out.append(pooled_row(base | {"variant": "subgroup", "subgroup_var": var, "subgroup_level": lev},
+                              part, fitted, why, measure))
+        if fitted is not None:
+            fits.append(fitted)
+    if len(fits) >= 2:
+        b = np.array([float(f.beta) for f in fits])
+        w = 1 / np.array([float(f.se) for f in fits]) ** 2
+        q = float(np.sum(w * (b - np.sum(w * b) / w.sum()) ** 2))
+        for row in out:
+            row.update(subgroup_Q=q, subgroup_df=len(fits) - 1, subgroup_p=float(chi2.sf(q, len(fits) - 1)))
     return out
 
 

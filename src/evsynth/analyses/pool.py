@@ -8,9 +8,11 @@ interval on the natural scale.
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from evsynth.pooling.rma import rma
 
@@ -54,9 +56,39 @@ def labels(rows: pd.DataFrame) -> list[str]:
     return out
 
 
+def truncate_knha(res):
+    """Knapp–Hartung with the scaling factor truncated at 1 (the "ad hoc" variant).
+
+    Under ``test="knha"`` metafor scales the variance of the estimate by
+    ``q = sum(w_i (y_i - b)^2) / (k - 1)``; when q < 1 the Knapp–Hartung interval can be narrower
+    than the normal-theory one, which happens with few, close estimates (Knapp & Hartung 2003,
+    Stat Med 22:2693; Röver, Knapp & Friede 2015, BMC Med Res Methodol 15:99; metafor's
+    ``test="adhoc"``). The truncated version uses ``max(q, 1)``: the standard error is never
+    smaller than ``sqrt(1 / sum(w_i))``, with ``w_i = 1 / (v_i + tau^2)``; t with k - 1 df.
+    Results of other tests, and with q >= 1, are returned unchanged.
+    """
+    if res.test != "knha" or res.p != 1 or res.k < 2:
+        return res
+    w = 1.0 / (np.asarray(res.vi, float) + res.tau2)
+    se_z = float(np.sqrt(1.0 / w.sum()))
+    if res.se >= se_z:
+        return res
+    df = res.k - 1
+    crit = stats.t.isf((100 - res.level) / 200, df)
+    beta, se = float(res.beta), se_z
+    half_pi = crit * np.sqrt(se**2 + res.tau2)
+    return replace(res, se=se, tval=beta / se, pval=float(2 * stats.t.sf(abs(beta / se), df)),
+                   ci_lb=beta - crit * se, ci_ub=beta + crit * se, pi_lb=beta - half_pi, pi_ub=beta + half_pi,
+                   extra=res.extra | {"knha_truncated": True})
+
+
 def fit(rows: pd.DataFrame, measure: str, method: str, test: str, level: float, min_k: int,
-        subgroup: str | None = None):
-    """Fit ``rma`` to the rows; return (result or None, reason)."""
+        subgroup: str | None = None, knha_truncate: bool = True):
+    """Fit ``rma`` to the rows; return (result or None, reason).
+
+    With ``knha_truncate`` (the default) a Knapp–Hartung result is truncated as in
+    :func:`truncate_knha`.
+    """
     k = len(rows)
     n_studies = rows.study_id.nunique()
     if k == 0:
@@ -70,7 +102,7 @@ def fit(rows: pd.DataFrame, measure: str, method: str, test: str, level: float, 
                   test=fit_test, level=level, slab=labels(rows),
                   subgroup=rows[subgroup].astype(str).tolist() if subgroup else None)
     reason = "; ".join(str(w.message) for w in caught if issubclass(w.category, RuntimeWarning))
-    return res, reason
+    return (truncate_knha(res) if knha_truncate else res), reason
 
 
 def pooled_row(base: dict, rows: pd.DataFrame, res, reason: str, measure: str) -> dict:
@@ -106,6 +138,6 @@ def study_rows(analysis_id: str, window: str, rows: pd.DataFrame, res, measure: 
         "yi": yi, "vi": rows.vi.to_numpy(float), "estimate": natural(yi, measure),
         "ci_lb": natural(yi - z * se, measure), "ci_ub": natural(yi + z * se, measure), "weight": weight,
         "n_exp": rows.n_exp.to_numpy(), "n_ctrl": rows.n_ctrl_used.to_numpy(),
-        "events": (rows.events_exp + rows.events_ctrl).to_numpy(float), "drug": rows.drug.to_numpy(),
+        "events": (rows.events_exp + rows.events_ctrl_used).to_numpy(float), "drug": rows.drug.to_numpy(),
         "design": rows.design.to_numpy(), "regimen": rows.regimen.to_numpy(), "stratum": rows.stratum.to_numpy(),
     }, columns=STUDY_COLUMNS)

@@ -100,18 +100,27 @@ def _crossover_periods(e: pd.DataFrame, first_period: bool) -> pd.DataFrame:
     """Crossover trials: paired all-period results, or (first-period option) period-1 results only.
 
     Without the option a crossover trial's period-1 rows are used only where it reports nothing
-    pooled over periods.
+    pooled over periods for that outcome and time.
     """
     cross = e.design == "crossover"
     if first_period:
         return e[~cross | (e.period == "1")]
-    has_all = e[cross & e.period.isin(["all", ""])].study_id.unique()
-    keep = ~cross | e.period.isin(["all", ""]) | ~e.study_id.isin(has_all)
+    at = e.study_id + "|" + e.outcome + "|" + e.hours.astype(str)  # per study, outcome and time
+    has_all = set(at[cross & e.period.isin(["all", ""])])
+    keep = ~cross | e.period.isin(["all", ""]) | ~at.isin(has_all)
     return e[keep]
 
 
 def _closest_time(e: pd.DataFrame, nominal: float, depression: list[str]) -> pd.DataFrame:
-    """Per study: one scale, one kind of mean, the time closest to nominal; all comparisons kept."""
+    """Per study: one scale, one kind of mean, the time closest to nominal; all comparisons kept.
+
+    Preference order within a study: the scale listed first in ``depression_outcomes``, then
+    end-of-period scores before changes from baseline, then the overall result before results for
+    strata (subgroups of the same participants must not enter next to the overall result), then
+    the time closest to nominal on the log scale. Strata are used only when the study reports no
+    overall result at that time, and then all of them (disjoint strata, e.g. SUSTAIN-1's stable
+    remitters and stable responders).
+    """
     if e.empty:
         return e
     rank = {o: i for i, o in enumerate(depression)}
@@ -119,8 +128,11 @@ def _closest_time(e: pd.DataFrame, nominal: float, depression: list[str]) -> pd.
         _dist=(np.log(e.hours) - np.log(nominal)).abs(),
         _scale=e.outcome.map(rank).fillna(len(rank)),
         _stat=e.stat.map(STAT_PREFERENCE).fillna(2),
+        _strat=(e.stratum.fillna("") != "").astype(int),
     )
-    e = e.sort_values(["study_id", "_scale", "_stat", "_dist", "hours", "stratum", "comparison"], kind="mergesort")
-    first = e.groupby("study_id", sort=False).head(1)[["study_id", "outcome", "stat", "hours", "period"]]
-    chosen = e.merge(first, on=["study_id", "outcome", "stat", "hours", "period"])
-    return chosen.drop(columns=["_dist", "_scale", "_stat"]).reset_index(drop=True)
+    e = e.sort_values(["study_id", "_scale", "_stat", "_strat", "_dist", "hours", "stratum", "comparison"],
+                      kind="mergesort")
+    key = ["study_id", "outcome", "stat", "hours", "period", "_strat"]
+    first = e.groupby("study_id", sort=False).head(1)[key]
+    chosen = e.merge(first, on=key)
+    return chosen.drop(columns=["_dist", "_scale", "_stat", "_strat"]).reset_index(drop=True)

@@ -28,9 +28,14 @@ def _check_ids(tables: dict[str, Table]) -> list[Problem]:
     roles = defaultdict(set)
     for r in tables["arms"].records:
         roles[r["study_id"]].add(r["role"])
+    control_arms = {(r["study_id"], r["arm_id"]) for r in tables["arms"].records if r["role"] == "control"}
     for rec, line in _rows(tables["arms"]):
         if rec["study_id"] not in studies:
             problems.append(Problem(str(tables["arms"].path), line, "study_id", f"unknown study {rec['study_id']!r}"))
+        target = rec.get("compare_to")
+        if target is not None and (rec["study_id"], target) not in control_arms:
+            problems.append(Problem(str(tables["arms"].path), line, "compare_to",
+                                    f"{target!r} is not a control arm of {rec['study_id']!r}"))
     for name in ("outcomes", "contrasts", "adverse_events"):
         t = tables[name]
         for rec, line in _rows(t):

@@ -248,7 +248,8 @@ def sensitivity_section(data) -> str:
     pooled = data["pooled"]
     sens = pooled[~pooled.variant.isin(["primary", "subgroup"])]
     prim = pooled[pooled.variant == "primary"]
-    both = pd.concat([prim[prim.analysis_id.isin(sens.analysis_id) & prim.window.isin(sens.window)], sens])
+    keys = sens[["analysis_id", "window"]].drop_duplicates()
+    both = pd.concat([prim.merge(keys, on=["analysis_id", "window"]), sens])
     both = _fmt_pooled(both.sort_values(["analysis_id", "hours_nominal", "variant"], kind="mergesort"))
     cols = {"analysis_id": "Analysis", "window_label": "Time", "variant": "Variant", "k": "k", "est": "Estimate",
             "ci": "95% CI", "i2": "I² (%)", "reason": "Not pooled because"}
@@ -278,7 +279,10 @@ def gaps_section(data) -> str:
     pooled, nc = data["pooled"], data["not_computed"]
     not_pooled = pooled[(pooled.pooled.astype(str) != "True") & (pooled.variant == "primary")]
     studies = set(data["studies"].study_id)
-    used = set(data["effects"].study_id)
+    analysed = pd.concat([pooled.loc[pooled.pooled.astype(str) == "True", "studies"],
+                          data["side_effects"].get("rr_studies", pd.Series(dtype=str)),
+                          data["side_effects"].loc[data["side_effects"].pooled.astype(str) == "True", "studies"]])
+    used = {sid for cell in analysed.dropna() for sid in str(cell).split("|") if sid}
     unused = sorted(studies - used)
     return (f"<h2 id='gaps'>9. What the data could not answer</h2>"
             f"<p>Numbers not reported are left empty and stay out of the analyses that need them; nothing is "
@@ -288,7 +292,10 @@ def gaps_section(data) -> str:
             + f"<h3>Extracted results that could not be turned into effect sizes ({len(nc)})</h3>"
             + table(nc, {"study_id": "Study", "arm_id": "Arm", "outcome": "Outcome", "timepoint": "Time",
                          "timepoint_unit": "Unit", "reason": "Reason", "source": "Source"})
-            + f"<h3>Included studies with no usable effect size ({len(unused)})</h3><p>{esc(', '.join(unused))}</p>")
+            + f"<h3>Included studies in no pooled result ({len(unused)})</h3><p>{esc(', '.join(unused))}</p>"
+            + "<p>Their numbers are in <code>effects.csv</code> (or only design facts were reported); they enter "
+              "no analysis because no other study shares their outcome, time window and comparator, or the "
+              "comparator is active (ECT, quetiapine).</p>")
 
 
 SECTIONS = [search_section, prisma_section, studies_section, onset_section, duration_section,
