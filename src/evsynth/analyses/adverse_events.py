@@ -65,6 +65,9 @@ def side_effect_table(effects: pd.DataFrame, adverse: pd.DataFrame, arms: pd.Dat
             "events_exp": int(inc.events.sum()), "studies": "|".join(studies), "pooled": False}
         comp = ae_rows[(ae_rows.outcome == event) & (ae_rows.study_id.map(attrs.drug) == drug)
                        & ae_rows.study_id.map(attrs.comparator).isin(comparators)]
+        # one period per study (the first, in the order of the effects table), as for the incidence
+        first_period = comp.groupby("study_id").period.transform("first")
+        comp = comp[comp.period == first_period]
         rr, rd = comp[comp.measure == "RR"], comp[comp.measure == "RD"]
         row["k"] = rr.study_id.nunique()
         row["participants"] = int(rr.n_exp.sum() + rr.n_ctrl_used.sum()) if len(rr) else 0
