@@ -103,9 +103,10 @@ def side_effect_table(effects: pd.DataFrame, adverse: pd.DataFrame, arms: pd.Dat
 
 def _arm_counts(adverse: pd.DataFrame, arms: pd.DataFrame, attrs: pd.DataFrame) -> pd.DataFrame:
     """Events / n per experimental arm and term; an arm reporting a term for several periods counts once
-    (its first row in the extraction file)."""
+    (its first period in alphabetical order, the period the RR/RD rows use too)."""
     exp = arms[arms.role == "experimental"][["study_id", "arm_id"]]
-    rows = adverse.merge(exp, on=["study_id", "arm_id"]).drop_duplicates(["study_id", "arm_id", "event"])
+    rows = (adverse.merge(exp, on=["study_id", "arm_id"]).sort_values("period", kind="mergesort", na_position="first")
+            .drop_duplicates(["study_id", "arm_id", "event"]))
     return pd.DataFrame({
         "study_id": rows.study_id, "arm_id": rows.arm_id, "event": rows.event,
         "drug": rows.study_id.map(attrs.drug), "events": rows.events.astype(float), "n": rows.n.astype(float),
