@@ -32,6 +32,7 @@ import pandas as pd
 from scipy import stats
 
 from evsynth.effects import EffectSizeWarning, escalc
+from evsynth.effects._inputs import as_float_array, check_nonnegative
 
 __all__ = ["MHResult", "escalc_2x2", "rma_mh", "rma_peto"]
 
@@ -137,19 +138,9 @@ class MHResult:
 
 # ---------------------------------------------------------------------------------- validation
 def _as_counts(name: str, x: Any) -> np.ndarray:
-    try:
-        arr = np.asarray(x, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be numeric counts: {exc}") from None
-    if arr.ndim == 0:
-        arr = arr.reshape(1)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
-    for i, v in enumerate(arr):
-        if not np.isfinite(v):
-            raise ValueError(f"{name}[{i}] must be a finite count, got {v}")
-        if v < 0:
-            raise ValueError(f"{name}[{i}] must be >= 0, got {v:g}")
+    """Counts as a 1-D float array: finite and >= 0 (messages name the argument and index)."""
+    arr = as_float_array(name, x)
+    check_nonnegative(name, arr)
     return arr
 
 
