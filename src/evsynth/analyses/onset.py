@@ -19,6 +19,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from evsynth.analyses.pool import natural
 from evsynth.analyses.selection import select_window
 from evsynth.pooling.batch import rma_batch
 from evsynth.pooling.multilevel import rma_mv
@@ -149,11 +150,6 @@ def _truncated_knha_ci(res, v: np.ndarray, level: float) -> tuple[np.ndarray, np
         se = np.fmax(res.se, se_z)
         crit = stats.t.isf((100 - level) / 200, np.maximum(res.k - 1, 1))
     return res.beta - crit * se, res.beta + crit * se
-
-
-def natural(x, measure):
-    x = np.asarray(x, float)
-    return np.exp(x) if measure in ("RR", "OR", "HR") else x
 
 
 def _resampled(draws: np.ndarray, study_ids: list[str], by_study: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -27,13 +27,13 @@ import logging
 import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
 from evsynth import __version__
+from evsynth.io import atomic_path
 from evsynth.pubmed.client import EutilsClient, resolve_eutils_url
 from evsynth.pubmed.parser import MedlineParseError, pmids_in_file
 from evsynth.pubmed.throttle import FileThrottle
@@ -59,18 +59,11 @@ def plan_batches(pmids: list[str], batch_size: int) -> list[list[str]]:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same directory and ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write ``data`` to ``path`` through :func:`evsynth.io.atomic_path`, synced to disk before the rename."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def _retrieval_date(value: str | None) -> str:
