@@ -8,6 +8,11 @@ VENV := $(ROOT)/.venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.evsynth-installed
 CORES ?= 2
+# make report MODE=live: run on a live PubMed search (pubmed.mode: live) instead of the shipped snapshot.
+# make report UPDATE=1 (implies MODE=live): search PubMed again first (`make update`), then build the report.
+UPDATE ?=
+MODE ?= $(if $(filter 1 yes true,$(UPDATE)),live)
+RUN_CONFIG := $(if $(MODE),--config 'pubmed={mode: $(MODE)}')
 
 # Tool caches live inside the project (git-ignored).
 export XDG_CACHE_HOME := $(ROOT)/.cache
@@ -20,7 +25,7 @@ export IPYTHONDIR := $(ROOT)/.cache/ipython
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PATH := $(VENV)/bin:$(PATH)
 
-.PHONY: setup sysdeps report test reference bench clean validate
+.PHONY: setup sysdeps report test reference bench clean validate update snapshot
 
 setup: $(STAMP)
 
@@ -36,11 +41,20 @@ $(STAMP): pyproject.toml
 sysdeps:
 	@bash tools/install-sysdeps.sh chromium
 
-report: setup
-	$(VENV)/bin/snakemake --cores $(CORES) --quiet progress rules all
+report: setup $(if $(filter 1 yes true,$(UPDATE)),update)
+	@$(VENV)/bin/evsynth run --cores $(CORES) $(RUN_CONFIG)
+
+# Living review: search PubMed again (pubmed.* in config.yaml), keep the dated search history
+# (pubmed.history_dir) and write data/processed/screening_queue.csv. A failed search changes nothing.
+update: setup
+	$(VENV)/bin/evsynth update
+
+# Refresh the shipped snapshot (data/raw/pubmed) from a new live search.
+snapshot: update
+	$(VENV)/bin/evsynth snapshot-refresh
 
 test: setup sysdeps
-	$(PY) -m pytest -n $(CORES) --dist loadfile -q
+	CORES=$(CORES) $(PY) -m pytest -n $(CORES) --dist loadfile -q
 
 validate: setup
 	$(VENV)/bin/evsynth validate data/raw/extraction
@@ -54,6 +68,7 @@ bench: setup
 	$(PY) bench/parse.py
 	$(PY) bench/pooling.py
 	$(PY) bench/pipeline.py
+	$(PY) bench/dedup.py
 
 clean:
 	rm -rf data/processed results .snakemake

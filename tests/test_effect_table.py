@@ -6,9 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evsynth.analyses.effect_table import build_effects, paired_variance, to_hours
+from evsynth.analyses.effect_table import build_effects, to_hours
+from evsynth.analyses.options import AnalysisOptions
+from evsynth.effects.paired import paired_variance
 
-OPTS = {"depression_outcomes": ["madrs", "hdrs"], "crossover_r": 0.5}
+OPTS = AnalysisOptions(depression_outcomes=("madrs", "hdrs"), crossover_r=0.5)
 SRC = {"source": "PMID 1 Table 2", "source_url": "https://example.org/t2"}
 
 
@@ -25,9 +27,10 @@ def frames(design="parallel", arms=None, outcomes=None, contrasts=None, ae=None)
             "stat", "mean", "sd", "se", "ci_lb", "ci_ub", "n", "events", "source", "source_url"]
     out = pd.DataFrame([dict.fromkeys(cols, np.nan) | SRC | o for o in outcomes or []], columns=cols)
     ccols = ["study_id", "arm_id", "control_arm_id", "outcome", "timepoint", "timepoint_unit", "timepoint_ref",
-             "period", "stratum", "measure", "estimate", "ci_lb", "ci_ub", "se", "p", "source", "source_url"]
+             "period", "stratum", "measure", "reference_arm", "estimate", "ci_lb", "ci_ub", "se", "p", "source",
+             "source_url"]
     con = pd.DataFrame([dict.fromkeys(ccols, np.nan) | SRC | c for c in contrasts or []], columns=ccols)
-    acols = ["study_id", "arm_id", "event", "reported_term", "events", "n", "period", "source", "source_url"]
+    acols = ["study_id", "arm_id", "event", "reported_term", "events", "n", "period", "use", "source", "source_url"]
     aes = pd.DataFrame([dict.fromkeys(acols, np.nan) | SRC | a for a in ae or []], columns=acols)
     return {"studies": studies, "arms": arms, "outcomes": out, "contrasts": con, "adverse_events": aes}
 
@@ -123,6 +126,31 @@ def test_contrast_hr_from_ci():
     assert hr.stratum == "remitters" and np.isnan(hr.n_exp)  # the arm's n is not the stratum's n
     unstratified = build_effects(frames(contrasts=[con[0] | {"stratum": np.nan}]), OPTS)[0].iloc[0]
     assert unstratified.n_exp == 20 and unstratified.n_ctrl == 20
+
+
+def test_hr_reported_with_the_drug_as_reference_is_inverted():
+    """Hu 2016 prints HR 0.04 for a shorter time to response on ketamine: placebo / ketamine.
+    Stored as printed with reference_arm = the drug arm, evsynth turns it into drug / control."""
+    con = [{"study_id": "Test2020", "arm_id": "ket", "control_arm_id": "sal", "outcome": "time_to_response",
+            "timepoint": 4, "timepoint_unit": "wk", "timepoint_ref": "first_dose", "measure": "HR",
+            "reference_arm": "ket", "estimate": 0.04, "ci_lb": 0.01, "ci_ub": 0.22}]
+    hr = build_effects(frames(contrasts=con), OPTS)[0].iloc[0]
+    assert hr.yi == pytest.approx(-math.log(0.04)) and "inverted" in hr.derivation
+    as_convention = build_effects(frames(contrasts=[con[0] | {"reference_arm": "sal"}]), OPTS)[0].iloc[0]
+    assert as_convention.yi == pytest.approx(math.log(0.04))
+    assert hr.vi == pytest.approx(as_convention.vi)
+
+
+def test_adverse_events_use_the_marked_row_and_skip_other():
+    ae = [{"study_id": "Test2020", "arm_id": a, "event": "dizziness", "reported_term": t, "events": e, "n": 20,
+           "period": "db", "use": u}
+          for a, t, e, u in (("ket", "Dizziness", 6, "yes"), ("sal", "Dizziness", 2, "yes"),
+                             ("ket", "Dizziness postural", 3, "no"), ("sal", "Dizziness postural", 1, "no"))]
+    ae += [{"study_id": "Test2020", "arm_id": a, "event": "other", "reported_term": t, "events": 5, "n": 20,
+            "period": "db"} for a, t in (("ket", "Diplopia"), ("sal", "Throat irritation"))]
+    eff, _ = build_effects(frames(ae=ae), OPTS)
+    rr = eff[eff.measure == "RR"]
+    assert list(rr.family) == ["ae:dizziness"] and list(rr.events_exp) == [6] and list(rr.events_ctrl) == [2]
 
 
 def test_adverse_events_rr_and_rd():

@@ -139,3 +139,70 @@ def test_live_mode_against_local_stub(tmp_path):
     leaked = [p for p in list(live.rglob("*")) + list((project / "data/processed").rglob("*"))
               if p.is_file() and b"SECRET-KEY" in p.read_bytes()]
     assert leaked == [] and "SECRET-KEY" not in out.stdout + out.stderr
+
+
+@pytest.fixture(scope="module")
+def run_excluded(tmp_path_factory):
+    """Daly2018 (pooled in every onset analysis) excluded by a manual screening decision."""
+    project = _copy_project(tmp_path_factory.mktemp("run_excluded"))
+    decisions = project / "data/raw/screening/decisions.csv"
+    text = decisions.read_text()
+    assert "29282469,include,primary_report,Daly2018," in text
+    decisions.write_text(text.replace("29282469,include,primary_report,Daly2018,",
+                                      "29282469,exclude,wrong_population,Daly2018,"))
+    (project / "no_notebooks.yaml").write_text("report:\n  notebooks: false\n")
+    out = _snakemake(project, "all", "--configfile", "config.yaml", "no_notebooks.yaml")
+    assert out.returncode == 0, out.stderr[-4000:]
+    return project
+
+
+def test_excluded_study_appears_nowhere_downstream(run_a, run_excluded):
+    """Screening gates everything: before, effects and pooling read the curated tables directly."""
+    assert b"Daly2018" in (run_a / "data/processed/pooled_studies.csv").read_bytes()  # pooled when included
+    downstream = [p for p in (run_excluded / "data/processed").rglob("*") if p.is_file()]
+    downstream += [p for p in (run_excluded / "results/figures").rglob("*.svg")]
+    allowed = {"screening.csv", "study_status.csv", "records.csv", "prisma.json"}
+    leaked = [str(p.relative_to(run_excluded)) for p in downstream
+              if p.name not in allowed and b"Daly2018" in p.read_bytes()]
+    assert leaked == []
+    status = (run_excluded / "data/processed/study_status.csv").read_text()
+    assert 'Daly2018,excluded,"wrong_population (PMID 29282469, eligibility)",29282469' in status
+    report = (run_excluded / "results/report.html").read_text()
+    excluded = report.split("Extracted studies excluded at screening or awaiting a decision (1)")[1]
+    assert "Daly2018" in excluded.split("</table>")[0] and "wrong_population" in excluded.split("</table>")[0]
+    assert report.count("Daly2018") == excluded.split("</table>")[0].count("Daly2018") + report.split(
+        "Extracted studies excluded")[0].count("Daly2018")
+
+
+def test_missing_or_renamed_extraction_input_stops_the_run(run_excluded):
+    """After a run, a deleted contrasts.csv or a typo in extraction.dir used to give "Nothing to be done"."""
+    contrasts = run_excluded / "data/raw/extraction/contrasts.csv"
+    moved = contrasts.with_name("contrasts.bak")
+    contrasts.rename(moved)
+    try:
+        out = _snakemake(run_excluded, "all", "-n", "--configfile", "config.yaml", "no_notebooks.yaml")
+        assert out.returncode != 0
+        assert "config: extraction.dir: table file data/raw/extraction/contrasts.csv not found" in out.stdout + out.stderr
+    finally:
+        moved.rename(contrasts)
+    (run_excluded / "typo.yaml").write_text("extraction:\n  dir: data/raw/extractoin\n")
+    out = _snakemake(run_excluded, "all", "-n", "--configfile", "config.yaml", "no_notebooks.yaml", "typo.yaml")
+    assert out.returncode != 0
+    assert "config: extraction.dir: folder 'data/raw/extractoin' not found" in out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("damage", ["empty", "nul"])
+def test_corrupt_processed_table_is_rebuilt(run_excluded, damage):
+    """A processed table emptied or filled with NUL bytes (mtime kept) used to be read back as valid."""
+    import os
+
+    path = run_excluded / "data/processed/effects.csv"
+    good = path.read_bytes()
+    stat = path.stat()
+    path.write_bytes(b"" if damage == "empty" else b"\x00" * len(good))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    out = _snakemake(run_excluded, "all", "--configfile", "config.yaml", "no_notebooks.yaml")
+    assert out.returncode == 0, out.stderr[-3000:]
+    text = out.stdout + out.stderr
+    assert "data/processed/effects.csv" in text and "rebuilt in this run" in text
+    assert path.read_bytes() == good

@@ -137,7 +137,7 @@ def test_non_convergence_warns_and_flags(monkeypatch):
         (([0.1, 0.2, 0.3], [0.1, 0.2, 0.1], [1, None, 2]), {}, r"study\[1\] is missing"),
         (([0.1, 0.2, 0.3], [0.1, 0.2, 0.1], ["a", "a", "b"], ["x", pd.NA, "y"]), {}, r"effect\[1\] is missing"),
         (([0.1, 0.2, 0.3], [0.1, 0.2, 0.1], [1, 1, 2]), {"method": "DL"}, r"REML, ML"),
-        (([0.1, 0.2, 0.3], [0.1, 0.2, 0.1], [1, 1, 2]), {"test": "knha"}, r"z, t"),
+        (([0.1, 0.2, 0.3], [0.1, 0.2, 0.1], [1, 1, 2]), {"test": "hksj"}, r"z, t, knha, adhoc; got 'hksj'"),
         (([0.1], [0.1], [1]), {}, r"at least 2"),
     ],
 )

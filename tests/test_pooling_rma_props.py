@@ -44,7 +44,7 @@ def test_invariant_to_study_order(data, method, perm_seed):
 
 
 @settings(max_examples=25, deadline=None)
-@given(data=meta_data(), method=st.sampled_from(METHODS[1:]), test=st.sampled_from(["z", "knha"]))
+@given(data=meta_data(), method=st.sampled_from(METHODS[1:]), test=st.sampled_from(["z", "knha", "adhoc"]))
 def test_tau2_nonnegative_and_ci_contains_estimate(data, method, test):
     yi, vi = data
     r = _fit(yi, vi, method=method, test=test)
@@ -55,6 +55,8 @@ def test_tau2_nonnegative_and_ci_contains_estimate(data, method, test):
     lb, ub = r.tau2_ci
     assert 0 <= lb <= ub
     assert r.weights.sum() == pytest.approx(100)
+    if test == "adhoc":  # never narrower than the unscaled (s2w = 1) t interval
+        assert r.s2w >= 1 and r.se >= np.sqrt(1 / np.sum(1 / (np.asarray(vi) + r.tau2))) * (1 - 1e-12)
 
 
 @settings(max_examples=20, deadline=None)

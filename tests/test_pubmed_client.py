@@ -1,4 +1,8 @@
-"""EutilsClient and fetch() against the local stub E-utilities server: every fault, bounded retries."""
+"""EutilsClient and fetch() against the local stub E-utilities server: every fault, bounded retries.
+
+The stub serves the project's own fixtures (``tests/fixtures/entrez``); the tests marked
+``shared_fixtures`` also replay the captured real responses in ``../shared/fixtures/entrez``.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,15 @@ import logging
 from pathlib import Path
 
 import pytest
-from eutils_stub import FIXTURES, EutilsStub, make_records
+from eutils_stub import OWN_FIXTURES, SHARED_FIXTURES, EutilsStub, make_records
 
 from evsynth.pubmed import EutilsClient, EutilsPermanentError, FileThrottle, MissingRecordsError, fetch
 from evsynth.pubmed.client import EutilsResponseError, efetch_pmids, parse_esearch
-from evsynth.pubmed.parser import pmids_in_file
+from evsynth.pubmed.parser import parse_medline, pmids_in_file
 
-# Real fixture PMIDs plus two cloned ones; batch_size=4 gives three batches.
-PMIDS = ["9997", "11700088", "11748933", "12091962", "20301577", "22078490", "22327499", "23121403",
-         "38011560", "40000001", "40000002"]
+# The own fixtures' PMIDs plus four cloned ones; batch_size=4 gives three batches.
+PMIDS = ["90100001", "90100002", "90100003", "90100004", "90100005", "90100006", "90100007",
+         "90200001", "90200002", "90200003", "90200004"]
 BATCHES = [PMIDS[0:4], PMIDS[4:8], PMIDS[8:11]]
 KEY = "SECRETKEY0123456789abcdef"
 
@@ -120,31 +124,31 @@ def test_permanent_failure_after_bounded_retries(stub, fast_throttle, tmp_path):
 
 def test_missing_pmid_fails_naming_it(stub, fast_throttle, tmp_path):
     stub.faults["efetch"] = ["missing"] * 3
-    with pytest.raises(MissingRecordsError, match=r"lacks 1 requested PMID\(s\): 12091962") as info:
+    with pytest.raises(MissingRecordsError, match=r"lacks 1 requested PMID\(s\): 90100004") as info:
         run_fetch(stub, fast_throttle, tmp_path / "out", max_retries=2)
-    assert info.value.missing == ["12091962"]
+    assert info.value.missing == ["90100004"]  # the last of the first batch
     assert len(stub.requests_to("efetch")) == 3
 
 
 def test_pmid_missing_from_database_fails(stub, fast_throttle, tmp_path):
-    del stub.records["22078490"]  # the search returns it, EFetch never does
+    del stub.records["90100006"]  # the search returns it, EFetch never does
     with pytest.raises(MissingRecordsError) as info:
         run_fetch(stub, fast_throttle, tmp_path / "out", max_retries=1)
-    assert info.value.missing == ["22078490"]
-    assert "22078490" in str(info.value)
+    assert info.value.missing == ["90100006"]
+    assert "90100006" in str(info.value)
 
 
 def test_id_minus_1_quirk(stub, fast_throttle):
     client = make_client(stub, fast_throttle)
     with pytest.raises(ValueError, match=r"pmids\[1\] = '-1' is not a PMID"):
-        client.efetch(["9997", "-1"])
+        client.efetch(["90100001", "-1"])
     assert stub.log == []  # refused before any request
     # The real answer to id=-1 is PMID 1: an unrequested PMID is rejected, never taken as data.
-    body = (FIXTURES / "efetch_pubmed_2024_request_id_minus1_returns_pmid1.xml").read_bytes()
+    body = (OWN_FIXTURES / "efetch_answer_to_id_minus1_pmid1.xml").read_bytes()
     assert efetch_pmids(body) == ["1"]
     stub.faults["efetch"] = ["pmid1"] * 2
     with pytest.raises(EutilsPermanentError, match="PMIDs that were not requested: 1"):
-        make_client(stub, fast_throttle, max_retries=1).efetch(["9997"])
+        make_client(stub, fast_throttle, max_retries=1).efetch(["90100001"])
 
 
 def test_long_id_lists_are_posted(stub, fast_throttle):
@@ -227,21 +231,117 @@ def test_eutils_url_from_environment(monkeypatch):
         "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/")
 
 
+def test_parse_esearch_answers():
+    own = OWN_FIXTURES
+    hist = parse_esearch((own / "esearch_history_webenv_querykey.xml").read_bytes())
+    assert (hist.count, len(hist.pmids), hist.query_key, hist.webenv) == (12, 12, "1", "MCID_90fe0000000000000000e0a1")
+    assert hist.pmids[0] == "90100012" and hist.query_translation.endswith('"randomized controlled trial"[Publication Type]')
+    partial = parse_esearch((own / "esearch_partial_errorlist_phrase_not_found.xml").read_bytes())
+    assert (partial.count, partial.pmids, partial.phrases_not_found) == (
+        3, ["90100003", "90100002", "90100001"], ["xqzinventedterm", "zzfixturephrase"])  # an ErrorList with hits
+    none = parse_esearch((own / "esearch_no_items_phrase_not_found.xml").read_bytes())
+    assert (none.count, none.pmids, none.phrases_not_found) == (0, [], ["xqzinventedterm"])
+    count_only = parse_esearch((own / "esearch_rettype_count.xml").read_bytes())
+    assert (count_only.count, count_only.pmids, count_only.webenv) == (12, [], None)
+    with pytest.raises(EutilsResponseError, match=r"esearch: NCBI returned <ERROR>: Empty term and query_key"):
+        parse_esearch((own / "esearch_error_inside_http_200.xml").read_bytes())
+    with pytest.raises(EutilsResponseError, match=r"efetch: NCBI returned <ERROR>: Cannot process ID list"):
+        efetch_pmids((own / "efetch_error_inside_http_200.xml").read_bytes())
+    with pytest.raises(EutilsResponseError, match="not well-formed XML.*starts '<!DOCTYPE HTML"):
+        efetch_pmids((own / "html_301_moved_permanently.html").read_bytes())
+    with pytest.raises(EutilsResponseError, match="esearch: response is not well-formed XML"):
+        parse_esearch((own / "esearch_history_webenv.json").read_bytes())  # JSON where XML was asked for
+
+
+def _shape(value):
+    """The JSON structure with every leaf replaced by its type name."""
+    if isinstance(value, dict):
+        return {k: _shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shape(value[0])] if value else []
+    return type(value).__name__
+
+
+def test_stub_answers_in_the_fixtures_formats(stub):
+    """The stub's ESearch XML, JSON and rettype=count answers have the fixtures' shape."""
+    import urllib.request
+
+    def get(query: str) -> bytes:
+        with urllib.request.urlopen(f"{stub.url}esearch.fcgi?db=pubmed&term=k&{query}", timeout=5) as r:
+            return r.read()
+
+    fixture = json.loads((OWN_FIXTURES / "esearch_history_webenv.json").read_text())
+    answer = json.loads(get("retmode=json&retmax=3"))
+    assert answer["esearchresult"]["idlist"] == sorted(PMIDS, key=int, reverse=True)[:3]
+    answer["esearchresult"]["translationset"] = fixture["esearchresult"]["translationset"]  # the stub has none
+    assert _shape(answer) == _shape(fixture)
+    assert all(isinstance(v, str) for v in fixture["esearchresult"].values() if not isinstance(v, list))
+    counted = get("rettype=count")
+    assert parse_esearch(counted).count == len(PMIDS) and b"<IdList" not in counted
+    listed = parse_esearch(get("retmax=5&retstart=9"))
+    assert (listed.count, listed.pmids) == (len(PMIDS), sorted(PMIDS, key=int, reverse=True)[9:])
+
+
+def test_stub_stops_at_pubmeds_9999_ids(fast_throttle):
+    with EutilsStub({}, search_order=[str(i) for i in range(1, 10_001)]) as big:
+        client = make_client(big, fast_throttle, max_retries=0)
+        _, page = client.request("esearch.fcgi", {"db": "pubmed", "term": "x", "retmax": 10_000},
+                                 validate=parse_esearch)
+        assert (page.count, len(page.pmids), page.pmids[-1]) == (10_000, 9_999, "9999")
+        with pytest.raises(EutilsPermanentError, match="'retstart' cannot be larger than 9998"):
+            client.request("esearch.fcgi", {"db": "pubmed", "term": "x", "retstart": 9_999}, validate=parse_esearch)
+
+
+def test_stub_filters_by_publication_date(stub):
+    stub.pub_dates = {"90100001": "2024/04/01", "90100002": "2023/11/30", "90100003": "2017/02/13"}
+    assert stub.matching({"mindate": "2018", "maxdate": "2024/03"}) == ["90100002"]
+    # bounds are inclusive; search order (newest PMID first) is kept
+    assert stub.matching({"mindate": "2017/02/13", "maxdate": "2024/04/01"}) == ["90100003", "90100002", "90100001"]
+    assert stub.matching({}) == stub.search_order  # no range: everything
+
+
+def test_stub_works_with_an_empty_fixture_folder(fast_throttle, tmp_path):
+    """No fixture record at all: a built-in template is cloned, the quirk and HTML faults still answer."""
+    pmids = ["5", "6", "7"]
+    with EutilsStub(make_records(pmids, directory=tmp_path), fixtures=tmp_path) as empty:
+        empty.faults["efetch"] = ["pmid1", "html200", "missing"]
+        summary = fetch("q", tmp_path / "o", client=make_client(empty, fast_throttle), batch_size=3)
+        assert summary["pmids"] == pmids
+        assert [r["fault"] for r in empty.requests_to("efetch")] == ["pmid1", "html200", "missing", None]
+    assert [r["pmid"] for r in parse_medline(tmp_path / "o" / "batch_00000.xml")] == pmids
+
+
+@pytest.mark.shared_fixtures
 def test_parse_real_esearch_answers():
-    partial = parse_esearch((FIXTURES / "esearch_pubmed_2024_partial_errorlist_phrase_not_found.xml").read_bytes())
+    partial = parse_esearch((SHARED_FIXTURES / "esearch_pubmed_2024_partial_errorlist_phrase_not_found.xml").read_bytes())
     assert partial.count == 259 and len(partial.pmids) == 259 and len(partial.phrases_not_found) == 3
-    none = parse_esearch((FIXTURES / "esearch_2025_error_phrase_not_found_no_items.xml").read_bytes())
+    none = parse_esearch((SHARED_FIXTURES / "esearch_2025_error_phrase_not_found_no_items.xml").read_bytes())
     assert (none.count, none.pmids, none.phrases_not_found) == (0, [], ["abcXYZ"])
-    hist = parse_esearch((FIXTURES / "esearch_pubmed_2025_history_webenv_querykey.xml").read_bytes())
+    hist = parse_esearch((SHARED_FIXTURES / "esearch_pubmed_2025_history_webenv_querykey.xml").read_bytes())
     assert (hist.count, len(hist.pmids), hist.query_key, hist.webenv) == (
         42249, 100, "1", "MCID_6927d6e7fee3e90f880ec190")
-    assert parse_esearch((FIXTURES / "esearch_pubmed_2024_rettype_count.xml").read_bytes()).count == 259
+    assert parse_esearch((SHARED_FIXTURES / "esearch_pubmed_2024_rettype_count.xml").read_bytes()).count == 259
     with pytest.raises(EutilsResponseError, match="Neither query_key nor id specified"):
-        parse_esearch((FIXTURES / "esummary_2025_error_no_id_or_query_key.xml").read_bytes())
+        parse_esearch((SHARED_FIXTURES / "esummary_2025_error_no_id_or_query_key.xml").read_bytes())
     with pytest.raises(EutilsResponseError, match="Empty ID list; Nothing to store"):
-        efetch_pmids((FIXTURES / "epost_pubmed_2025_error_invalid_ids.xml").read_bytes())
+        efetch_pmids((SHARED_FIXTURES / "epost_pubmed_2025_error_invalid_ids.xml").read_bytes())
     with pytest.raises(EutilsResponseError, match="not well-formed XML"):
-        efetch_pmids((FIXTURES / "http301_efetch_http_scheme_redirect.html").read_bytes())
+        efetch_pmids((SHARED_FIXTURES / "http301_efetch_http_scheme_redirect.html").read_bytes())
+    real_json = json.loads((SHARED_FIXTURES / "esearch_pubmed_2026_json_history_webenv.json").read_text())
+    own_json = json.loads((OWN_FIXTURES / "esearch_history_webenv.json").read_text())
+    assert _shape(own_json) == _shape(real_json)  # the own JSON fixture has the real answer's shape
+
+
+@pytest.mark.shared_fixtures
+def test_fetch_replays_the_captured_records(fast_throttle, tmp_path):
+    """The stub serving the real captured records (and the real PMID 1 and HTML answers)."""
+    real = ["9997", "11700088", "11748933", "12091962", "20301577", "22078490", "22327499", "23121403", "38011560"]
+    with EutilsStub(make_records(real, directory=SHARED_FIXTURES), fixtures=SHARED_FIXTURES) as server:
+        server.faults["efetch"] = ["pmid1", "html301"]
+        summary = fetch("q", tmp_path / "o", client=make_client(server, fast_throttle), batch_size=5)
+    assert summary["pmids"] == real
+    got = [r["pmid"] for name in summary["batches"] for r in parse_medline(tmp_path / "o" / name)]
+    assert sorted(got, key=int) == real
 
 
 def test_zero_hits_writes_an_empty_snapshot(fast_throttle, tmp_path):

@@ -17,7 +17,8 @@ from evsynth.cli import main as evsynth_main
 from evsynth.pubmed import FileThrottle, fetch
 from evsynth.pubmed.client import EutilsClient
 
-PMIDS = ["9997", "11700088", "11748933", "12091962", "20301577", "22078490", "22327499", "38011560"]
+# The own fixtures' records (tests/fixtures/entrez) plus one clone, in numeric order.
+PMIDS = ["90100001", "90100002", "90100003", "90100004", "90100005", "90100006", "90100007", "90200001"]
 DATE = "2026-01-01T00:00:00Z"
 
 
@@ -93,7 +94,7 @@ def test_killed_fetch_resumes_to_identical_files(tmp_path):
         rerun = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True, timeout=60)
         assert rerun.returncode == 0, rerun.stderr
         fetched = [r["params"]["id"] for r in stub.requests_to("efetch")]
-    assert fetched == ["11748933,12091962", "20301577,22078490", "22327499,38011560"]  # only the missing batches
+    assert fetched == [",".join(PMIDS[i : i + 2]) for i in (2, 4, 6)]  # only the missing batches
     assert snapshot(out) == snapshot(reference)
 
 
@@ -108,7 +109,7 @@ def test_resume_refetches_a_batch_with_the_wrong_records(tmp_path):
         (out / "batch_00007.xml").write_bytes(b"stale")  # from an earlier, larger search
         stub.log.clear()
         fetch("q", out, client=client, batch_size=3, retrieval_date=DATE)
-        assert [r["params"]["id"] for r in stub.requests_to("efetch")] == ["12091962,20301577,22078490"]
+        assert [r["params"]["id"] for r in stub.requests_to("efetch")] == [",".join(PMIDS[3:6])]
     assert snapshot(out) == first
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from evsynth.extraction.tables import load_frames
+from evsynth.extraction.validate import load_frames
 from evsynth.extraction.verification import (
     TASK_COLUMNS,
     agreement_rate,
@@ -17,7 +17,7 @@ from evsynth.extraction.verification import (
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data" / "raw" / "extraction"
-SCHEMA = ROOT / "workflow" / "schemas" / "extraction.schema.yaml"
+SCHEMA = ROOT / "src" / "evsynth" / "schemas" / "extraction.schema.yaml"
 
 
 @pytest.fixture(scope="module")

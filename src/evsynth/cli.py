@@ -15,6 +15,9 @@ SUBCOMMANDS = {
     "fetch": ("evsynth.pubmed.cli", "search PubMed and fetch MEDLINE XML (E-utilities)"),
     "parse": ("evsynth.records", "parse MEDLINE XML / .nbib / RIS exports into a records table"),
     "validate": ("evsynth.extraction.validate", "check the extraction tables against schema and rules"),
+    "update": ("evsynth.update", "re-run the live PubMed search, keep its dated history, write the screening queue"),
+    "snapshot-refresh": ("evsynth.snapshot", "refresh the shipped PubMed snapshot from the latest live search"),
+    "run": ("evsynth.runner", "run the pipeline (Snakemake) quietly; one line per failure; recovers killed runs"),
 }
 
 

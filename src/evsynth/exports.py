@@ -26,6 +26,8 @@ def _authors(record: pd.Series) -> list[str]:
 
 
 def _record(studies_row: pd.Series, records: pd.DataFrame) -> pd.Series:
+    if pd.isna(studies_row.pmid):
+        return pd.Series(dtype=object)
     match = records[records.pmid.astype(str) == str(studies_row.pmid)]
     return match.iloc[0] if len(match) else pd.Series(dtype=object)
 
@@ -39,7 +41,8 @@ def to_ris(studies: pd.DataFrame, records: pd.DataFrame) -> str:
         lines += [f"AU  - {a}" for a in _authors(r)]
         for tag, value in (("TI", r.get("title")), ("JO", r.get("journal")), ("PY", r.get("year", s.year)),
                            ("VL", r.get("volume")), ("IS", r.get("issue")), ("SP", r.get("pages")),
-                           ("DO", s.get("doi")), ("AN", f"PMID:{s.pmid}"), ("C1", s.get("nct_id"))):
+                           ("DO", s.get("doi")), ("AN", f"PMID:{s.pmid}" if pd.notna(s.pmid) else None),
+                           ("C1", s.get("nct_id"))):
             if _value(value):
                 lines.append(f"{tag}  - {_value(value)}")
         lines.append("ER  - ")

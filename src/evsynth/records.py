@@ -2,9 +2,9 @@
 
 One row per record, with a fixed column order (:data:`COLUMNS`); list fields are joined with ``|``.
 Sources: PubMed EFetch XML (:func:`evsynth.pubmed.parse_medline`), PubMed's MEDLINE text format
-(``.nbib``/``.txt``, read with ``Bio.Medline``), and RIS (Embase, PsycINFO, Cochrane CENTRAL; the RIS
+(``.nbib``/``.txt``), and RIS (Embase, PsycINFO, Cochrane CENTRAL; the RIS
 reader is our own, following the RIS tag list of Research Information Systems' "RIS Format
-Specifications", 2012). :func:`find_duplicates` links records across sources by PMID, DOI and title.
+Specifications", 2012). De-duplication (PMID, DOI, title) lives in :mod:`evsynth.dedup`, re-exported here.
 
 ``evsynth parse --out records.csv INPUT...`` is the command-line entry point.
 """
@@ -16,15 +16,15 @@ import logging
 import os
 import re
 import sys
-import unicodedata
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from evsynth.dedup import find_duplicates, normalise_doi, normalise_title  # re-exported for compatibility
 from evsynth.io import atomic_path
-from evsynth.pubmed.parser import NCT_PATTERN, MedlineParseError, parse_medline
+from evsynth.pubmed.parser import NCT_PATTERN, MedlineParseError, describe_invalid_utf8, parse_medline
 
 __all__ = [
     "COLUMNS",
@@ -93,21 +93,69 @@ def _nct_in(*texts: str | None) -> list[str]:
     return sorted(found)
 
 
-def normalise_doi(doi: str | None) -> str | None:
-    """Lower-case DOI without ``https://doi.org/``, ``http://dx.doi.org/`` or ``doi:`` prefix."""
-    if not doi:
-        return None
-    value = _DOI_PREFIX.sub("", doi.strip()).strip().lower()
-    return value or None
+# -- reading text exports (RIS, MEDLINE) -----------------------------------------------------
+_MEDLINE_TAG = re.compile(r"^([A-Z][A-Z0-9]{1,3}) *- ?(.*)$")
+_MEDLINE_CONTINUATION = "      "  # six spaces
 
 
-def normalise_title(title: str | None) -> str | None:
-    """Title case-folded, accents removed, every non-alphanumeric character (punctuation, spaces) dropped."""
-    if not title:
-        return None
-    decomposed = unicodedata.normalize("NFKD", title.casefold())
-    value = "".join(ch for ch in decomposed if ch.isalnum())
-    return value or None
+def _read_lines(path: Path) -> list[str]:
+    """The file's lines as UTF-8 text: a byte-order mark and CRLF/CR line ends are accepted.
+
+    Lines are split on ``\\n`` only (so a stray form feed or U+2028 inside a field cannot shift the
+    line numbers that error messages give), with a trailing ``\\r`` removed.
+
+    Raises
+    ------
+    RecordsInputError
+        A byte that is not UTF-8, named by line, byte offset and value.
+    """
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise RecordsInputError(f"{path}: {describe_invalid_utf8(path) or exc}") from exc
+    if "\n" not in text and "\r" in text:  # old Mac line ends
+        text = text.replace("\r", "\n")
+    return [line.removesuffix("\r") for line in text.split("\n")]
+
+
+def _nbib_records(path: Path) -> Iterator[tuple[int, dict[str, list[str]]]]:
+    """Yield ``(line of first tag, {tag: [values]})`` per MEDLINE record (records are separated by blank lines).
+
+    A line is a tag line (``TAG - value``: a tag of 2-4 capitals/digits padded to four characters, as in
+    NLM's MEDLINE display format), a continuation line (six spaces, joined to the last value), or blank.
+
+    Raises
+    ------
+    RecordsInputError
+        Any other line, or a continuation line with no field to continue, naming the file and line.
+    """
+    current: dict[str, list[str]] | None = None
+    start, last_tag = 0, None
+    for lineno, line in enumerate(_read_lines(path), start=1):
+        if not line.strip():
+            if current is not None:
+                yield start, current
+            current, last_tag = None, None
+            continue
+        if line.startswith(_MEDLINE_CONTINUATION):
+            if last_tag is None:
+                raise RecordsInputError(f"{path}: line {lineno}: continuation line (six spaces) outside a field")
+            values = current[last_tag]
+            values[-1] = f"{values[-1]} {line.strip()}".strip()
+            continue
+        match = _MEDLINE_TAG.match(line) if len(line) >= 5 and line[4] == "-" else None
+        if match is None:
+            raise RecordsInputError(
+                f"{path}: line {lineno}: not a MEDLINE line ('TAG - value' with the tag padded to four "
+                "characters, or a continuation indented by six spaces)")
+        tag, value = match.group(1), match.group(2).strip()
+        if current is None:
+            current, start = {}, lineno
+        current.setdefault(tag, []).append(value)
+        last_tag = tag
+    if current is not None:
+        yield start, current
 
 
 # -- PubMed MEDLINE text (.nbib) --------------------------------------------------------------
@@ -122,8 +170,8 @@ def _nbib_mesh(terms: list[str]) -> list[str]:
     return out
 
 
-def _nbib_doi(record: dict) -> str | None:
-    for value in list(record.get("AID", [])) + [record.get("LID", "")]:
+def _nbib_doi(record: dict[str, list[str]]) -> str | None:
+    for value in record.get("AID", []) + record.get("LID", []):
         match = re.search(r"(\S+)\s+\[doi\]", value or "")
         if match:
             return match.group(1)
@@ -131,41 +179,44 @@ def _nbib_doi(record: dict) -> str | None:
 
 
 def read_nbib(path: str | os.PathLike[str], source_db: str = "pubmed") -> Iterator[dict[str, Any]]:
-    """Read a PubMed MEDLINE-format export (``.nbib``/``.txt``) with ``Bio.Medline``.
+    """Read a PubMed MEDLINE-format export (``.nbib``/``.txt``).
 
     Field tags follow NLM's "MEDLINE/PubMed Data Element (Field) Descriptions". ``authors`` come from
     ``AU`` (already ``"Last Initials"``); ``mesh`` from ``MH``, starred when the heading or a
     subheading is starred; ``nct_ids`` from ``SI`` (``ClinicalTrials.gov/NCT…``) plus title/abstract.
+    UTF-8 with or without a byte-order mark, LF or CRLF line ends.
 
     Raises
     ------
     RecordsInputError
-        No records in the file, or a record without ``PMID`` (named by its position).
+        A line that is neither a tag line nor a six-space continuation (file and line), a byte that is
+        not UTF-8 (line, offset, value), no records in the file, or a record without ``PMID``.
     """
-    from Bio import Medline
-
     path = Path(path)
-    with open(path, encoding="utf-8-sig") as handle:
-        records = list(Medline.parse(handle))
-    if not records or not any(r.get("PMID") for r in records):
+    records = list(_nbib_records(path))
+    if not records:
         raise RecordsInputError(f"{path}: no MEDLINE records (lines 'PMID- …') found")
-    for n, raw in enumerate(records, start=1):
-        pmid = _clean(raw.get("PMID"))
+    for n, (line, raw) in enumerate(records, start=1):
+        def first(tag: str, raw: dict[str, list[str]] = raw) -> str | None:
+            return _clean(raw[tag][0]) if raw.get(tag) else None
+
+        pmid = first("PMID")
         if not pmid or not pmid.isdigit():
-            raise RecordsInputError(f"{path}: record {n}: missing or invalid PMID field ({pmid!r})")
-        rec = _blank(source_db, path.name, "book" if raw.get("BTI") else "article")
+            raise RecordsInputError(f"{path}: record {n} (line {line}): missing or invalid PMID field ({pmid!r})")
+        book_title = _clean(" ".join(raw.get("BTI", [])))
+        rec = _blank(source_db, path.name, "book" if book_title else "article")
         rec["pmid"] = pmid
-        rec["title"] = _clean(raw.get("TI") or " ".join(raw.get("BTI", [])))
-        rec["abstract"] = _clean(raw.get("AB"))
-        rec["journal"] = _clean(raw.get("JT") or raw.get("TA") or " ".join(raw.get("BTI", [])))
-        rec["year"] = _first_year(raw.get("DP"))
-        rec["volume"], rec["issue"], rec["pages"] = (_clean(raw.get(k)) for k in ("VI", "IP", "PG"))
+        rec["title"] = first("TI") or book_title
+        rec["abstract"] = first("AB")
+        rec["journal"] = first("JT") or first("TA") or book_title
+        rec["year"] = _first_year(first("DP"))
+        rec["volume"], rec["issue"], rec["pages"] = first("VI"), first("IP"), first("PG")
         rec["authors"] = [a for a in map(_clean, raw.get("AU", [])) if a]
         rec["pub_types"] = [t for t in map(_clean, raw.get("PT", [])) if t]
         rec["mesh"] = _nbib_mesh(raw.get("MH", []))
         rec["keywords"] = list(dict.fromkeys(k for k in map(_clean, raw.get("OT", [])) if k))
         rec["doi"] = _nbib_doi(raw)
-        rec["pmcid"] = _clean(raw.get("PMC"))
+        rec["pmcid"] = first("PMC")
         si = [s for s in raw.get("SI", []) if s.lower().startswith("clinicaltrials.gov/")]
         rec["nct_ids"] = sorted(set(_nct_in(*si, rec["title"], rec["abstract"])))
         rec["language"] = "|".join(dict.fromkeys(x.strip().lower() for x in raw.get("LA", []) if x.strip())) or None
@@ -175,34 +226,34 @@ def read_nbib(path: str | os.PathLike[str], source_db: str = "pubmed") -> Iterat
 
 # -- RIS ----------------------------------------------------------------------------------------
 def _ris_records(path: Path) -> Iterator[tuple[int, dict[str, list[str]]]]:
-    """Yield ``(line of TY, {tag: [values]})`` per RIS record; continuation lines join the last value."""
-    with open(path, encoding="utf-8-sig") as handle:
-        lines = handle.read().splitlines()
+    """Yield ``(line of TY, {tag: [values]})`` per RIS record.
+
+    Every non-blank line must be a tag line ``XX  - value`` (two capitals or a capital and a digit,
+    two spaces, a hyphen; RIS Format Specifications, 2012): a field is one line, so a line of any other
+    shape (stray text, HTML, a wrapped line) is an error naming the file and line, never merged into a
+    field. UTF-8 with or without a byte-order mark, LF or CRLF line ends.
+    """
     current: dict[str, list[str]] | None = None
     start = 0
-    last_tag = None
-    for lineno, line in enumerate(lines, start=1):
+    for lineno, line in enumerate(_read_lines(path), start=1):
         if not line.strip():
             continue
         match = _RIS_TAG.match(line.rstrip())
         if match is None:
-            if current is None or last_tag is None:
-                raise RecordsInputError(f"{path}: line {lineno}: not an RIS line ('XX  - value') and not inside a record")
-            current[last_tag][-1] = f"{current[last_tag][-1]} {line.strip()}".strip()
-            continue
+            where = f"inside the record of line {start}" if current is not None else "outside a record"
+            raise RecordsInputError(f"{path}: line {lineno}: not an RIS line ('XX  - value'), {where}")
         tag, value = match.group(1), (match.group(2) or "").strip()
         if tag == "TY":
             if current is not None:
                 raise RecordsInputError(f"{path}: line {lineno}: new TY before ER closed the record of line {start}")
-            current, start, last_tag = {"TY": [value]}, lineno, "TY"
+            current, start = {"TY": [value]}, lineno
         elif current is None:
             raise RecordsInputError(f"{path}: line {lineno}: tag {tag} outside a record (expected 'TY  - ')")
         elif tag == "ER":
             yield start, current
-            current, last_tag = None, None
+            current = None
         else:
             current.setdefault(tag, []).append(value)
-            last_tag = tag
     if current is not None:
         raise RecordsInputError(f"{path}: line {start}: record has no closing 'ER  - '")
 
@@ -364,91 +415,6 @@ def write_records_csv(df: pd.DataFrame, path: str | os.PathLike[str]) -> None:
     if missing:
         raise ValueError(f"records table lacks columns: {', '.join(missing)}")
     _atomic_csv(df[COLUMNS], path)
-
-
-# -- duplicates -------------------------------------------------------------------------------
-def _completeness(row: pd.Series) -> int:
-    return sum(1 for col in ("pmid", "doi", "abstract", "mesh", "authors", "year", "journal") if pd.notna(row[col]) and row[col] != "")
-
-
-def find_duplicates(df: pd.DataFrame, min_title_length: int = 20) -> pd.DataFrame:
-    """Find records that are the same publication, across and within sources.
-
-    Two records match on the same PMID, the same DOI (:func:`normalise_doi`), or the same title
-    (:func:`normalise_title`, at least ``min_title_length`` characters) when their years agree or one
-    is missing. Matches are transitive. In each group the kept record is the PubMed one if any, then
-    the most complete (PMID, DOI, abstract, MeSH, authors, year, journal), then the smallest
-    ``record_id``.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per input record, sorted by ``record_id``: ``record_id``, ``source_db``, ``group``
-        (the kept record's id), ``kept`` (bool), ``match`` (``pmid``/``doi``/``title`` for a dropped
-        record, empty when kept), ``matched_to`` (the record it matched), ``reason`` (plain words).
-    """
-    n = len(df)
-    parent = list(range(n))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    keys = {
-        "pmid": [p if isinstance(p, str) and p else None for p in df["pmid"]],
-        "doi": [normalise_doi(d) if isinstance(d, str) else None for d in df["doi"]],
-        "title": [normalise_title(t) if isinstance(t, str) else None for t in df["title"]],
-    }
-    years = [None if pd.isna(y) else int(y) for y in df["year"]]
-    edges: dict[tuple[int, int], str] = {}
-    for kind in ("pmid", "doi", "title"):
-        seen: dict[str, list[int]] = {}
-        for i, key in enumerate(keys[kind]):
-            if key and (kind != "title" or len(key) >= min_title_length):
-                seen.setdefault(key, []).append(i)
-        for members in seen.values():
-            for a_pos, a in enumerate(members):
-                for b in members[a_pos + 1 :]:
-                    if kind == "title" and None not in (years[a], years[b]) and years[a] != years[b]:
-                        continue
-                    edges.setdefault((a, b), kind)
-                    parent[find(a)] = find(b)
-    groups: dict[int, list[int]] = {}
-    for i in range(n):
-        groups.setdefault(find(i), []).append(i)
-
-    out = []
-    for members in groups.values():
-        ranked = sorted(members, key=lambda i: (df["source_db"].iat[i] != "pubmed", -_completeness(df.iloc[i]),
-                                                df["record_id"].iat[i]))
-        kept = ranked[0]
-        kept_id = df["record_id"].iat[kept]
-        how = {kept: ("", "")}
-        frontier = [kept]
-        while frontier:  # breadth-first from the kept record: each record's own link into the group
-            nxt = []
-            for i in frontier:
-                for j in members:
-                    if j in how:
-                        continue
-                    kind = edges.get((min(i, j), max(i, j)))
-                    if kind:
-                        how[j] = (kind, df["record_id"].iat[i])
-                        nxt.append(j)
-            frontier = nxt
-        for i in members:
-            kind, matched = how[i]
-            if i == kept:
-                reason = "only record" if len(members) == 1 else (
-                    "kept: PubMed record" if df["source_db"].iat[i] == "pubmed" else "kept: most complete record")
-            else:
-                reason = f"duplicate: same {kind} as {matched}"
-            out.append({"record_id": df["record_id"].iat[i], "source_db": df["source_db"].iat[i], "group": kept_id,
-                        "kept": i == kept, "match": kind, "matched_to": matched, "reason": reason})
-    columns = ["record_id", "source_db", "group", "kept", "match", "matched_to", "reason"]
-    return pd.DataFrame(out, columns=columns).sort_values("record_id", kind="stable").reset_index(drop=True)
 
 
 # -- command line -------------------------------------------------------------------------------

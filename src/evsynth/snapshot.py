@@ -11,17 +11,30 @@ Command line (see ``python -m evsynth.snapshot --help``)::
 
     python -m evsynth.snapshot data/raw/pubmed/bibliography.csv --query-file data/raw/pubmed/query.txt \
         --date 2026-11-21 --out data/raw/pubmed
+
+``evsynth snapshot-refresh`` (``make snapshot``) refreshes the snapshot from the latest complete live
+search (``make update``): :func:`refresh_snapshot` rewrites ``bibliography.csv`` from the live records
+(keeping each PMID's curated ``study_id`` and ``role``), then ``snapshot.xml``, ``query.txt`` and
+``search.json``, which records the live search's date, query, count, date ranges and parts. The same
+policy holds: bibliographic facts only, no abstracts.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import io
+import math
+import os
+import re
+import shutil
+import sys
 from pathlib import Path
 
 from lxml import etree
 
 from evsynth import __version__
+from evsynth.errors import EvsynthError, InputError, one_line
 from evsynth.io import atomic_path, write_json
 
 # MeSH unique identifiers of the publication types used here (NLM Publication Types list).
@@ -61,10 +74,15 @@ def _sub(parent, tag: str, text: str | None = None, **attrib):
     return elem
 
 
+# Initials as PubMed writes them, or a generational suffix kept after them ("Zarate CA Jr"); any
+# other last word means a collective name ("Ketamine Study Group").
+_INITIALS = re.compile(r"[A-Z]{1,4}|Jr|Sr|I{2,3}|IV|2nd|3rd")
+
+
 def _author(author_list, name: str) -> None:
     author = _sub(author_list, "Author", ValidYN="Y")
     last, _, initials = name.rpartition(" ")
-    if not last:  # a single token: a collective or a surname alone
+    if not last or not _INITIALS.fullmatch(initials):  # a collective ("... Study Group") or a surname alone
         _sub(author, "CollectiveName", name)
         return
     _sub(author, "LastName", last)
@@ -98,7 +116,8 @@ def article_element(row: dict) -> etree._Element:
         author_list = _sub(article, "AuthorList", CompleteYN="Y")
         for name in authors:
             _author(author_list, name)
-    _sub(article, "Language", row.get("language") or "eng")
+    for language in _split(row.get("language") or "eng"):
+        _sub(article, "Language", language)
     ncts = _split(row.get("nct_ids", ""))
     if ncts:
         bank = _sub(_sub(article, "DataBankList", CompleteYN="Y"), "DataBank")
@@ -142,8 +161,11 @@ def read_bibliography(path: Path) -> list[dict]:
     return sorted(rows, key=lambda r: int(r["pmid"]))
 
 
-def build_snapshot(bibliography: Path, query: str, date: str, out_dir: Path) -> dict:
-    """Write ``search.json`` and ``snapshot.xml`` into ``out_dir``; return the search record."""
+def build_snapshot(bibliography: Path, query: str, date: str, out_dir: Path, extra: dict | None = None) -> dict:
+    """Write ``search.json`` and ``snapshot.xml`` into ``out_dir``; return the search record.
+
+    ``extra`` keys are added to ``search.json`` (and replace the default ``note``).
+    """
     rows = read_bibliography(Path(bibliography))
     root = etree.Element("PubmedArticleSet")
     root.append(etree.Comment(" evsynth frozen snapshot: bibliographic facts from PubMed pages; "
@@ -166,9 +188,129 @@ def build_snapshot(bibliography: Path, query: str, date: str, out_dir: Path) -> 
         "retrieval_date": date,
         "evsynth_version": __version__,
         "note": "frozen snapshot built from data/raw/pubmed/bibliography.csv; see data/raw/pubmed/README.md",
-    }
+    } | (extra or {})
     write_json(out_dir / "search.json", search)
     return search
+
+
+def _bibliography_row(rec: dict, curated: dict, eutils_url: str) -> dict:
+    pmid = str(rec["pmid"])
+    old = curated.get(pmid, {})
+
+    def text(key: str) -> str:
+        value = rec.get(key)
+        return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+
+    return {
+        "pmid": pmid, "study_id": old.get("study_id", ""), "role": old.get("role", ""), "title": text("title"),
+        "journal": text("journal"), "year": text("year"), "volume": text("volume"), "issue": text("issue"),
+        "pages": text("pages"), "doi": text("doi"), "pmcid": text("pmcid"), "authors": text("authors"),
+        "publication_types": text("pub_types"), "mesh": text("mesh"), "nct_ids": text("nct_ids"),
+        "language": text("language"),
+        "source_url": f"{eutils_url}efetch.fcgi?db=pubmed&id={pmid}&retmode=xml",
+    }
+
+
+def refresh_snapshot(live_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> dict:
+    """Refresh the shipped snapshot in ``out_dir`` from the complete live search in ``live_dir``.
+
+    Every file is built in a temporary folder first and moved into place only when all are ready,
+    so a failure leaves the previous snapshot untouched.
+
+    Returns
+    -------
+    dict
+        The new ``search.json``: ``mode`` (``snapshot``), ``source`` (``live``), ``query``, ``count``,
+        ``pmids``, ``retrieval_date`` (the live search's), ``date_ranges``, ``datetype``, ``parts``,
+        ``split``, ``eutils_url``, ``evsynth_version``, ``note``.
+
+    Raises
+    ------
+    InputError
+        ``live_dir`` holds no complete live search, or its records cannot be read.
+    """
+    from evsynth.pubmed.client import DEFAULT_EUTILS_URL
+    from evsynth.pubmed.parser import MedlineParseError
+    from evsynth.pubmed.retrieve import complete_search
+    from evsynth.records import RecordsInputError, read_records, records_table
+
+    live, out = Path(live_dir), Path(out_dir)
+    search = complete_search(live)
+    if search is None:
+        raise InputError(f"{live}: no complete live search (search.json and its batches); run `make update` first")
+    try:
+        table = records_table(rec for name in search["batches"] for rec in read_records(live / name))
+    except (RecordsInputError, MedlineParseError) as exc:
+        raise InputError(" ".join(str(exc).split())) from None
+    missing = sorted(set(search["pmids"]) - set(table["pmid"].astype(str)), key=int)
+    if missing:
+        raise InputError(f"{live}: search.json lists PMID {missing[0]} but no batch holds its record")
+    curated = {}
+    if (out / "bibliography.csv").is_file():
+        curated = {row["pmid"]: row for row in read_bibliography(out / "bibliography.csv")}
+    url = search.get("eutils_url") or DEFAULT_EUTILS_URL
+    rows = [_bibliography_row(rec, curated, url) for rec in table.to_dict("records")]
+    rows.sort(key=lambda r: int(r["pmid"]))
+    day = str(search["retrieval_date"])
+    extra = {
+        "source": "live",
+        "retrieval_date": day,
+        "date_ranges": search.get("date_ranges", []),
+        "datetype": search.get("datetype"),
+        "parts": search.get("parts", []),
+        "split": search.get("split", False),
+        "eutils_url": url,
+        "note": f"refreshed from the live search of {day} by `evsynth snapshot-refresh`: bibliographic facts "
+                "of every record the search returned, no abstracts; see data/raw/pubmed/README.md",
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    work = out / ".refresh"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    try:
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=BIBLIOGRAPHY_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        (work / "bibliography.csv").write_text(buf.getvalue(), encoding="utf-8")
+        (work / "query.txt").write_text(search["query"] + "\n", encoding="utf-8")
+        result = build_snapshot(work / "bibliography.csv", search["query"], day, work, extra)
+        for name in ("bibliography.csv", "query.txt", "snapshot.xml", "search.json"):  # search.json last
+            os.replace(work / name, out / name)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return result
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``evsynth snapshot-refresh`` options to ``parser``."""
+    parser.add_argument("--config", default="config.yaml", help="pipeline configuration (default config.yaml)")
+    parser.add_argument("--live-dir", default=None, help="complete live search (default pubmed.live_dir)")
+    parser.add_argument("--out", default=None, help="snapshot folder to refresh (default pubmed.snapshot_dir)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``evsynth snapshot-refresh``; return 0, or 1 with a one-line reason on stderr."""
+    import yaml
+
+    from evsynth.config import ConfigError, load_config
+
+    try:
+        pubmed = load_config(Path(args.config))["pubmed"]
+        live = args.live_dir or pubmed.get("live_dir", "data/raw/pubmed-live")
+        out = args.out or pubmed["snapshot_dir"]
+        search = refresh_snapshot(live, out)
+    except (EvsynthError, ConfigError, yaml.YAMLError, OSError, ValueError) as exc:
+        if isinstance(exc, (EvsynthError, OSError)):
+            lines = one_line(exc)
+        else:
+            lines = [line for line in str(exc).splitlines() if line.strip()]
+        for line in lines[:20]:
+            print(f"evsynth snapshot-refresh: error: {line}", file=sys.stderr)
+        return 1
+    print(f"evsynth snapshot-refresh: {out}: {search['count']} records from the live search of "
+          f"{search['retrieval_date']}", file=sys.stderr)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,7 @@ outdir <- if (length(args) >= 1) args[1] else "tests/reference"
 ctrl <- list(threshold = 1e-12, maxiter = 1000, tol = 1e-12)
 ctrl_txt <- "control=list(threshold=1e-12, maxiter=1000, tol=1e-12)"
 methods <- c("FE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")
-tests <- c("z", "knha")
+tests <- c("z", "knha", "adhoc")  # adhoc: Knapp-Hartung with s2w truncated at 1 (metafor >= 3.0)
 
 num <- function(x) if (is.null(x)) NA_real_ else unname(as.numeric(x))
 

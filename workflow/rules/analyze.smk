@@ -1,47 +1,50 @@
-# Effect sizes and the analysis plan.
+# Effect sizes and the analysis plan. Inputs are the included studies' tables only.
 
 
 rule effects:
     input:
-        tables=EXTRACTION_TABLES,
-        studies="data/processed/studies.csv",
+        **INCLUDED,
     output:
-        effects="data/processed/effects.csv",
-        excluded="data/processed/effects_not_computed.csv",
+        effects=P("effects"),
+        excluded=P("effects_not_computed"),
     params:
-        directory=EXTRACTION,
-        analysis=config["analysis"],
+        plan=PLAN,
+    log:
+        "logs/effects.log",
     script:
         "../scripts/effects.py"
 
 
 rule pool:
     input:
-        effects="data/processed/effects.csv",
-        studies="data/processed/studies.csv",
-        tables=EXTRACTION_TABLES,
+        **INCLUDED,
+        effects=P("effects"),
     output:
-        pooled="data/processed/pooled.csv",
-        weights="data/processed/pooled_studies.csv",
-        onset="data/processed/onset_timecourse.json",
-        side_effects="data/processed/side_effects.csv",
-        sof="data/processed/summary_of_findings.csv",
-        bias="data/processed/small_study_tests.csv",
+        pooled=P("pooled"),
+        weights=P("pooled_studies"),
+        onset=P("onset_timecourse"),
+        side_effects=P("side_effects"),
+        side_effects_other=P("side_effects_other"),
+        sof=P("summary_of_findings"),
+        bias=P("small_study_tests"),
     params:
-        directory=EXTRACTION,
-        analysis=config["analysis"],
+        plan=PLAN,
+    log:
+        "logs/pool.log",
     script:
         "../scripts/pool.py"
 
 
 rule exports:
     input:
-        studies="data/processed/studies.csv",
-        records="data/processed/records.csv",
-        effects="data/processed/effects.csv",
+        studies=P("studies"),
+        records=P("records"),
+        effects=P("effects"),
     output:
         ris="data/processed/exports/included.ris",
         bib="data/processed/exports/included.bib",
-        metafor="data/processed/exports/effects_metafor.csv",
+        metafor=P("effects_metafor"),
+    log:
+        "logs/exports.log",
     script:
         "../scripts/exports.py"

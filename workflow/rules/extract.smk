@@ -1,14 +1,16 @@
-# Extraction: validate the curated tables and join them to the included records.
+# Extraction: validate the curated tables and keep the included studies' rows only.
 
 
 rule extract:
     input:
-        tables=EXTRACTION_TABLES,
-        screening="data/processed/screening.csv",
-        records="data/processed/records.csv",
+        **EXTRACTION_TABLES,
+        screening=P("screening"),
+        records=P("records"),
     output:
-        studies="data/processed/studies.csv",
-    params:
-        directory=EXTRACTION,
+        **INCLUDED_OUTPUTS,
+        status=P("study_status"),
+        studies=P("studies"),
+    log:
+        "logs/extract.log",
     script:
         "../scripts/extract.py"

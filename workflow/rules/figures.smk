@@ -3,19 +3,19 @@
 
 rule figures:
     input:
-        pooled="data/processed/pooled.csv",
-        weights="data/processed/pooled_studies.csv",
-        onset="data/processed/onset_timecourse.json",
-        side_effects="data/processed/side_effects.csv",
-        effects="data/processed/effects.csv",
-        studies="data/processed/studies.csv",
-        prisma="data/processed/prisma.json",
+        pooled=P("pooled"),
+        weights=P("pooled_studies"),
+        onset=P("onset_timecourse"),
+        side_effects=P("side_effects"),
+        bias=P("small_study_tests"),
+        studies=P("studies"),
+        prisma=P("prisma"),
     output:
         svg=report(expand("results/figures/{name}.svg", name=FIGURES), caption="../report/figures.rst",
                    category="Figures"),
         png=expand("results/figures/{name}.png", name=FIGURES),
         forest=directory("results/figures/forest"),
-    params:
-        analysis=config["analysis"],
+    log:
+        "logs/figures.log",
     script:
         "../scripts/figures.py"

@@ -1,21 +1,15 @@
 # The self-contained HTML report and the executed notebooks.
 
+REPORT_TABLES = ["search", "prisma", "onset_timecourse", "screening", "studies", "study_status", "pooled",
+                 "pooled_studies", "side_effects", "side_effects_other", "summary_of_findings",
+                 "small_study_tests", "effects_not_computed", "effects", "benchmarks"]
+
 
 rule report:
     input:
-        search="data/processed/search.json",
-        prisma="data/processed/prisma.json",
-        screening="data/processed/screening.csv",
-        studies="data/processed/studies.csv",
-        effects="data/processed/effects.csv",
-        not_computed="data/processed/effects_not_computed.csv",
-        pooled="data/processed/pooled.csv",
-        weights="data/processed/pooled_studies.csv",
-        onset="data/processed/onset_timecourse.json",
-        side_effects="data/processed/side_effects.csv",
-        sof="data/processed/summary_of_findings.csv",
-        bias="data/processed/small_study_tests.csv",
+        **{name: P(name) for name in REPORT_TABLES},
         figures=rules.figures.output.svg,
+        benchmark_figure=rules.benchmarks.output.svg,
         forest="results/figures/forest",
     output:
         report(
@@ -25,6 +19,9 @@ rule report:
         ),
     params:
         config=config,
+        plan=PLAN,
+    log:
+        "logs/report.log",
     script:
         "../scripts/report.py"
 
@@ -32,11 +29,14 @@ rule report:
 rule notebook:
     input:
         notebook="notebooks/{nb}.ipynb",
-        pooled="data/processed/pooled.csv",
-        effects="data/processed/effects.csv",
-        screening="data/processed/screening.csv",
+        pooled=P("pooled"),
+        effects=P("effects"),
+        screening=P("screening"),
+        study_status=P("study_status"),
         figures=rules.figures.output.svg,
     output:
         html="results/notebooks/{nb}.html",
+    log:
+        "logs/notebook_{nb}.log",
     script:
         "../scripts/notebook.py"

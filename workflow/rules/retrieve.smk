@@ -1,8 +1,16 @@
 # Retrieval: the frozen snapshot (offline) or a live E-utilities search, then parsing to records.csv.
+#
+# Live mode: fetch_pubmed makes sure pubmed.live_dir holds a complete search for the pubmed.* settings;
+# one made with the same settings is reused without a request. To search again run `make update`
+# (`evsynth update`): it re-searches, keeps the dated search history and rewrites fetch.done only when
+# the search changed, so the next `make report MODE=live` parses the new records. A failed search
+# leaves the last complete one (search.json, batches, fetch.done content) in place.
 
 if MODE == "live":
 
     rule fetch_pubmed:
+        # Needs the internet and shares one NCBI request budget: never submitted to cluster nodes.
+        localrule: True
         output:
             done=f"{PUBMED_DIR}/fetch.done",
         params:
@@ -28,5 +36,7 @@ rule parse_records:
     params:
         pubmed_dir=PUBMED_DIR,
         mode=MODE,
+    log:
+        "logs/parse_records.log",
     script:
         "../scripts/parse_records.py"

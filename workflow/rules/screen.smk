@@ -3,14 +3,16 @@
 
 rule screen:
     input:
-        records="data/processed/records.csv",
-        dedup="data/processed/records_duplicates.csv",
+        records=P("records"),
+        dedup=P("records_duplicates"),
         decisions=config["screening"]["decisions"],
-        studies=f"{EXTRACTION}/studies.csv",
+        studies=EXTRACTION_TABLES["studies"],
     output:
-        screening="data/processed/screening.csv",
-        prisma="data/processed/prisma.json",
+        screening=P("screening"),
+        prisma=P("prisma"),
     params:
         rules=config["screening"],
+    log:
+        "logs/screen.log",
     script:
         "../scripts/screen.py"

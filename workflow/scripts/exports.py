@@ -1,12 +1,11 @@
 """Snakemake script: included studies as RIS and BibTeX; effect sizes as a metafor-ready CSV."""
-import pandas as pd
-
 from evsynth.exports import metafor_csv, to_bibtex, to_ris
-from evsynth.io import write_csv, write_text
+from evsynth.io import write_text
+from evsynth.processed import read_table, write_table
 
-studies = pd.read_csv(snakemake.input.studies, keep_default_na=False, na_values=[""])
-records = pd.read_csv(snakemake.input.records, keep_default_na=False, na_values=[""])
-effects = pd.read_csv(snakemake.input.effects, keep_default_na=False, na_values=[""])
+studies = read_table("studies", snakemake.input.studies)
+records = read_table("records", snakemake.input.records)
+effects = read_table("effects", snakemake.input.effects)
 write_text(snakemake.output.ris, to_ris(studies, records))
 write_text(snakemake.output.bib, to_bibtex(studies, records))
-write_csv(metafor_csv(effects), snakemake.output.metafor)
+write_table("effects_metafor", metafor_csv(effects), snakemake.output.metafor)

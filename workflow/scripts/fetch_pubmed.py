@@ -1,14 +1,14 @@
-"""Snakemake script (live mode): search PubMed and fetch the records (evsynth.pubmed)."""
-import os
+"""Snakemake script (live mode): make sure the live folder holds a complete PubMed search (evsynth.pubmed).
+
+A complete search made with the same pubmed.* settings is reused; `evsynth update` (make update)
+searches again. A failed search leaves the previous complete one in place.
+"""
 from pathlib import Path
 
 from evsynth.io import write_text
-from evsynth.pubmed import fetch
+from evsynth.pubmed.retrieve import done_text, fetch_configured
+from evsynth.steps import step
 
-cfg = snakemake.params.pubmed
-out = Path(snakemake.output.done).parent
-# EVSYNTH_EUTILS_URL overrides pubmed.eutils_url (e.g. a local mirror or the tests' stub server)
-url = os.environ.get("EVSYNTH_EUTILS_URL") or cfg.get("eutils_url")
-search = fetch(cfg["query"], out, eutils_url=url, batch_size=cfg.get("batch_size", 200),
-               mindate=cfg.get("mindate"), maxdate=cfg.get("maxdate"), email=cfg.get("email") or None)
-write_text(snakemake.output.done, f"{search['count']} records retrieved {search['retrieval_date']}\n")
+with step(snakemake):
+    search, _ = fetch_configured(snakemake.params.pubmed, Path(snakemake.output.done).parent)
+    write_text(snakemake.output.done, done_text(search))

@@ -3,4 +3,8 @@ from pathlib import Path
 
 from evsynth.figures import render_all
 
-render_all(Path(snakemake.input.pooled).parent, Path(snakemake.output.forest).parent)
+paths = {"pooled": snakemake.input.pooled, "pooled_studies": snakemake.input.weights,
+         "onset_timecourse": snakemake.input.onset, "side_effects": snakemake.input.side_effects,
+         "small_study_tests": snakemake.input.bias, "studies": snakemake.input.studies,
+         "prisma": snakemake.input.prisma}
+render_all(paths, Path(snakemake.output.svg[0]).parent, Path(snakemake.output.forest))

@@ -1,7 +1,8 @@
 """Snakemake script: the self-contained HTML report (evsynth.report)."""
 from pathlib import Path
 
-from evsynth.report import build_report
+from evsynth.report import DOCUMENTS, TABLES, build_report
 
-build_report(Path(snakemake.input.pooled).parent, Path(snakemake.input.forest).parent,
-             snakemake.params.config, Path(snakemake.output[0]))
+paths = {name: snakemake.input[name] for name in TABLES + DOCUMENTS}
+build_report(paths, Path(snakemake.input.forest).parent, snakemake.params.config, snakemake.params.plan,
+             Path(snakemake.output[0]))

@@ -24,22 +24,19 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from evsynth.analyses.adverse_events import term_rows
+from evsynth.analyses.options import AnalysisOptions
 from evsynth.effects import escalc, from_ci, from_se
+from evsynth.effects.paired import paired_variance
 from evsynth.extraction.conversions import sd_from_ci, sd_from_se
+from evsynth.processed import layout, read_table
 
 HOURS = {"min": 1 / 60, "h": 1.0, "d": 24.0, "wk": 168.0}
 BINARY_OUTCOMES = {"response", "remission", "relapse"}
 TIME_KEY = ["outcome", "timepoint", "timepoint_unit", "timepoint_ref", "period", "stratum"]
 
-EFFECT_COLUMNS = [
-    "study_id", "comparison", "arm_id", "control_arm_id", "family", "outcome", "measure", "stat",
-    "timepoint", "timepoint_unit", "hours", "timepoint_ref", "period", "stratum", "design",
-    "yi", "vi", "n_exp", "n_ctrl", "n_ctrl_used", "events_exp", "events_ctrl", "events_ctrl_used",
-    "mean_exp", "mean_ctrl", "sd_exp", "sd_ctrl", "sd_method_exp", "sd_method_ctrl",
-    "r", "derivation", "source_exp", "source_ctrl",
-]
-NOT_COMPUTED_COLUMNS = ["study_id", "arm_id", "outcome", "timepoint", "timepoint_unit", "timepoint_ref",
-                        "stat", "reason", "source"]
+EFFECT_COLUMNS = layout("effects").column_names
+NOT_COMPUTED_COLUMNS = layout("effects_not_computed").column_names
 
 
 def to_hours(value, unit) -> float:
@@ -96,21 +93,22 @@ def _usable(study: pd.Series, period) -> bool:
     return True
 
 
-def build_effects(frames: dict[str, pd.DataFrame], analysis: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+def build_effects(frames: dict[str, pd.DataFrame], plan: AnalysisOptions) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Compute the effects table and the table of results that could not be used.
 
     Parameters
     ----------
     frames : dict of DataFrame
-        The validated extraction tables (:func:`evsynth.extraction.tables.load_frames`).
-    analysis : dict
-        The ``analysis`` section of the config (``depression_outcomes``, ``crossover_r``).
+        The validated extraction tables of the included studies
+        (:func:`evsynth.extraction.validate.load_frames`).
+    plan : AnalysisOptions
+        The analysis plan (``depression_outcomes``, ``crossover_r``).
     """
     studies = frames["studies"].set_index("study_id")
     arms = frames["arms"]
     outcomes = _arm_n_where_missing(frames["outcomes"], arms)
-    depression = analysis.get("depression_outcomes", ["madrs", "hdrs", "bdi", "qids"])
-    r = float(analysis.get("crossover_r", 0.5))
+    depression = list(plan.depression_outcomes)
+    r = float(plan.crossover_r)
     rows: list[dict] = []
     skipped: list[dict] = []
 
@@ -137,6 +135,7 @@ def build_effects(frames: dict[str, pd.DataFrame], analysis: dict) -> tuple[pd.D
     rows.extend(_contrast_effects(frames["contrasts"], studies, arms, depression, skipped))
     rows.extend(_adverse_event_effects(frames["adverse_events"], arms, studies))
     effects = pd.DataFrame(rows, columns=EFFECT_COLUMNS)
+    effects["reported_smd"] = effects["reported_smd"].eq(True)
     effects = _split_shared_controls(effects)
     effects = effects.sort_values(["study_id", "family", "measure", "hours", "comparison", "stat", "period",
                                    "stratum", "outcome"], na_position="first", kind="mergesort")
@@ -221,32 +220,12 @@ def _pair_effect(study, exp, ctrl, family: str, r: float):
     return out
 
 
-def paired_variance(measure: str, yi, sd_exp, sd_ctrl, n, r):
-    """Sampling variance of a crossover (paired) MD or SMD for within-subject correlation ``r``.
-
-    MD: ``(sd1^2 + sd2^2 - 2 r sd1 sd2) / n`` (Cochrane Handbook 23.2.7.1);
-    SMD: ``(1/n + g^2/(2n)) * 2(1 - r)`` (Handbook 23.2.7.2; Elbourne et al. 2002).
-    """
-    if measure == "MD":
-        sd_exp, sd_ctrl, n = (np.asarray(x, float) for x in (sd_exp, sd_ctrl, n))
-        return (sd_exp**2 + sd_ctrl**2 - 2 * r * sd_exp * sd_ctrl) / n
-    return crossover_variance(yi, n, r)
-
-
-def crossover_variance(yi, n, r):
-    """Paired SMD variance ``(1/n + g^2/(2n)) * 2(1 - r)`` (Cochrane Handbook 23.2.7.2)."""
-    yi, n = np.asarray(yi, float), np.asarray(n, float)
-    return (1.0 / n + yi**2 / (2.0 * n)) * 2.0 * (1.0 - r)
-
-
 def _contrast_unusable(c: pd.Series, study: pd.Series, measure: str) -> str:
     """Why a reported between-arm result cannot become an effect size ('' when it can)."""
     if pd.isna(c.estimate):
         return "no estimate reported"
     if measure == "RD":
         return "risk difference: no analysis pools reported RDs"
-    if measure == "SMD":
-        return "reported SMD (model-based d): not pooled with SMDs computed from arm data"
     if not ((pd.notna(c.ci_lb) and pd.notna(c.ci_ub)) or pd.notna(c.se)):
         return "no CI or SE reported"
     if not _usable(study, c.period):
@@ -273,6 +252,13 @@ def _contrast_effects(contrasts: pd.DataFrame, studies: pd.DataFrame, arms: pd.D
             res, how = from_ci([c.estimate], [c.ci_lb], [c.ci_ub], measure=measure), "from reported 95% CI"
         else:
             res, how = from_se([c.estimate], [c.se], measure=measure), "from reported SE"
+        yi = float(res.yi.iloc[0])
+        if measure in ("HR", "RR", "OR") and isinstance(c.reference_arm, str) and c.reference_arm == c.arm_id:
+            # the source's ratio is control / drug: the project's direction is drug / control
+            yi = -yi
+            how += f"; inverted (the source's reference arm is {c.arm_id}, the drug arm)"
+        if measure == "SMD":
+            how += "; standardized effect as reported (generic inverse variance, flagged reported_smd)"
         has_time = pd.notna(c.timepoint)
         rows.append({
             "study_id": c.study_id, "comparison": f"{c.arm_id} vs {c.control_arm_id}", "arm_id": c.arm_id,
@@ -283,7 +269,7 @@ def _contrast_effects(contrasts: pd.DataFrame, studies: pd.DataFrame, arms: pd.D
             "timepoint_ref": c.timepoint_ref if pd.notna(c.timepoint_ref) else "",
             "period": "" if pd.isna(c.period) else str(c.period), "stratum": "" if pd.isna(c.stratum) else c.stratum,
             "design": studies.loc[c.study_id, "design"],
-            "yi": float(res.yi.iloc[0]), "vi": float(res.vi.iloc[0]),
+            "yi": yi, "vi": float(res.vi.iloc[0]), "reported_smd": measure == "SMD",
             # an arm's size covers all its strata: attached only to unstratified results
             "n_exp": arm_n.get((c.study_id, c.arm_id)) if pd.isna(c.stratum) else np.nan,
             "n_ctrl": arm_n.get((c.study_id, c.control_arm_id)) if pd.isna(c.stratum) else np.nan,
@@ -296,6 +282,7 @@ def _contrast_effects(contrasts: pd.DataFrame, studies: pd.DataFrame, arms: pd.D
 def _adverse_event_effects(ae: pd.DataFrame, arms: pd.DataFrame, studies: pd.DataFrame) -> list[dict]:
     """Log RR and RD per adverse-event term for each experimental-vs-control comparison."""
     rows = []
+    ae = term_rows(ae)
     for (study_id, event, period), sub in ae.groupby(["study_id", "event", ae.period.fillna("")], sort=True):
         by_arm = {r.arm_id: r for r in sub.itertuples(index=False)}
         for e, c in _comparisons(arms, study_id):
@@ -358,12 +345,8 @@ def _split_shared_controls(effects: pd.DataFrame) -> pd.DataFrame:
     return effects
 
 
-TEXT_COLUMNS = ["study_id", "comparison", "arm_id", "control_arm_id", "family", "outcome", "measure", "stat",
-                "timepoint_unit", "timepoint_ref", "period", "stratum", "design", "sd_method_exp",
-                "sd_method_ctrl", "derivation", "source_exp", "source_ctrl"]
-
-
 def read_effects(path) -> pd.DataFrame:
-    """Read ``effects.csv`` back with the dtypes :func:`build_effects` produced (text stays text)."""
-    df = pd.read_csv(path, dtype={c: str for c in TEXT_COLUMNS}, keep_default_na=False, na_values=[""])
-    return df.fillna({c: "" for c in TEXT_COLUMNS})
+    """Read ``effects.csv`` back, checked against its registered layout (text stays text)."""
+    df = read_table("effects", path)
+    df["reported_smd"] = df["reported_smd"].fillna(False).astype(bool)
+    return df

@@ -27,13 +27,12 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from evsynth.analyses.options import AnalysisOptions
+from evsynth.processed import layout
+
 LEVELS = ["very low", "low", "moderate", "high"]
-SOF_COLUMNS = [
-    "analysis_id", "outcome", "window", "window_label", "measure", "k", "participants", "estimate", "ci_lb",
-    "ci_ub", "I2", "high_rob_weight", "rob_downgrade", "inconsistency_downgrade", "imprecision_downgrade",
-    "publication_bias_downgrade", "certainty", "reasons",
-]
-SMALL_STUDY_COLUMNS = ["analysis_id", "window", "k", "egger_z", "egger_p", "trimfill_k0", "trimfill_estimate"]
+SOF_COLUMNS = layout("summary_of_findings").column_names
+SMALL_STUDY_COLUMNS = layout("small_study_tests").column_names
 
 
 def rob_downgrade(high_share: float) -> int:
@@ -76,7 +75,7 @@ def _crosses(lb, ub, null) -> bool:
     return bool(lb <= null <= ub) if not (np.isnan(lb) or np.isnan(ub)) else True
 
 
-def small_study_tests(forest: pd.DataFrame, pooled: pd.DataFrame, opts: dict) -> pd.DataFrame:
+def small_study_tests(forest: pd.DataFrame, pooled: pd.DataFrame, opts: AnalysisOptions) -> pd.DataFrame:
     """Egger's regression test and trim-and-fill for primary results with k >= ``min_k_funnel``."""
     from evsynth.pooling.diagnostics import regtest, trimfill
     from evsynth.pooling.rma import rma
@@ -84,7 +83,7 @@ def small_study_tests(forest: pd.DataFrame, pooled: pd.DataFrame, opts: dict) ->
     rows = []
     prim = pooled[(pooled.variant == "primary") & pooled.pooled.astype(bool)]
     for r in prim.itertuples():
-        if r.n_studies < opts.get("min_k_funnel", 10):
+        if r.n_studies < opts.min_k_funnel:
             continue
         f = forest[(forest.analysis_id == r.analysis_id) & (forest.window == r.window)]
         with warnings.catch_warnings():
@@ -99,7 +98,7 @@ def small_study_tests(forest: pd.DataFrame, pooled: pd.DataFrame, opts: dict) ->
 
 
 def summary_of_findings(pooled: pd.DataFrame, forest: pd.DataFrame, side: pd.DataFrame,
-                        small: pd.DataFrame, attrs: pd.DataFrame, opts: dict) -> pd.DataFrame:
+                        small: pd.DataFrame, attrs: pd.DataFrame, opts: AnalysisOptions) -> pd.DataFrame:
     """GRADE-style certainty for every primary pooled result and every pooled side-effect RR."""
     rows = []
     prim = pooled[(pooled.variant == "primary") & pooled.pooled.astype(bool)]
@@ -121,7 +120,7 @@ def summary_of_findings(pooled: pd.DataFrame, forest: pd.DataFrame, side: pd.Dat
     return pd.DataFrame(rows, columns=SOF_COLUMNS)
 
 
-def _grade_row(r: dict, high_share: float, events, binary: bool, egger_p, opts: dict) -> dict:
+def _grade_row(r: dict, high_share: float, events, binary: bool, egger_p, opts: AnalysisOptions) -> dict:
     null = r["null_value"]
     d_rob = rob_downgrade(high_share)
     d_inc = inconsistency_downgrade(float(r["I2"]), _crosses(r["pi_lb"], r["pi_ub"], null))
@@ -140,7 +139,7 @@ def _grade_row(r: dict, high_share: float, events, binary: bool, egger_p, opts: 
     if d_pub:
         reasons.append(f"publication bias: Egger p = {egger_p:.3f}")
     if egger_p is None:
-        reasons.append(f"publication bias not assessed (k < {opts.get('min_k_funnel', 10)})")
+        reasons.append(f"publication bias not assessed (k < {opts.min_k_funnel})")
     return {
         "analysis_id": r["analysis_id"], "outcome": r["outcome"], "window": r["window"],
         "window_label": r["window_label"], "measure": r["measure"], "k": r["k"], "participants": r["participants"],

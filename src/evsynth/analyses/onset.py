@@ -19,10 +19,11 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from evsynth.analyses.pool import natural
+from evsynth.analyses.fitting import natural
+from evsynth.analyses.options import AnalysisOptions, AnalysisSpec
 from evsynth.analyses.selection import select_window
 from evsynth.pooling.batch import rma_batch
-from evsynth.pooling.multilevel import rma_mv
+from evsynth.pooling.multilevel import time_course as multilevel_model
 
 SEED = 20261121
 B = 1000
@@ -35,91 +36,90 @@ def favourable(measure: str, ci_lb, ci_ub) -> np.ndarray:
     return np.asarray(ci_ub) < 0
 
 
-def time_course(effects: pd.DataFrame, attrs: pd.DataFrame, opts: dict, pooled: pd.DataFrame) -> dict:
+def time_course(effects: pd.DataFrame, attrs: pd.DataFrame, opts: AnalysisOptions, pooled: pd.DataFrame) -> dict:
     """Time course and earliest distinguishable window for every onset analysis."""
     out = {}
-    for spec in opts["analyses"]:
-        if spec["question"] != "onset":
+    for spec in opts.analyses:
+        if spec.question != "onset":
             continue
-        prim = pooled[(pooled.analysis_id == spec["id"]) & (pooled.variant == "primary")]
+        prim = pooled[(pooled.analysis_id == spec.id) & (pooled.variant == "primary")]
         windows = [
             {"window": r.window, "label": r.window_label, "hours": r.hours_nominal, "k": r.k,
              "n_studies": r.n_studies, "estimate": r.estimate, "ci_lb": r.ci_lb, "ci_ub": r.ci_ub,
              "pi_lb": r.pi_lb, "pi_ub": r.pi_ub, "pooled": bool(r.pooled)}
             for r in prim.sort_values("hours_nominal").itertuples()
         ]
-        ok = [w for w in windows if w["pooled"] and favourable(spec["measure"], w["ci_lb"], w["ci_ub"])]
+        ok = [w for w in windows if w["pooled"] and favourable(spec.measure, w["ci_lb"], w["ci_ub"])]
         earliest = None
         if ok:
             first = ok[0]
             share = bootstrap_earliest(effects, attrs, spec, opts)
             earliest = {"window": first["window"], "label": first["label"], "hours": first["hours"],
                         "bootstrap_share": share, "B": B, "seed": SEED}
-        out[spec["id"]] = {"measure": spec["measure"], "null_value": 1 if spec["measure"] in ("RR", "OR") else 0,
+        out[spec.id] = {"measure": spec.measure, "null_value": spec.null_value, "level": opts.level,
                            "windows": windows, "earliest": earliest,
                            "multilevel": multilevel_time_course(effects, attrs, spec, opts)}
     return out
 
 
-def multilevel_time_course(effects: pd.DataFrame, attrs: pd.DataFrame, spec: dict, opts: dict) -> dict:
+def multilevel_time_course(effects: pd.DataFrame, attrs: pd.DataFrame, spec: AnalysisSpec,
+                           opts: AnalysisOptions) -> dict:
     """All windows in one model: one mean per window, estimates nested in studies.
 
-    ``rma_mv(yi, vi, study, effect, mods = window indicators, intercept = False)`` — metafor's
+    :func:`evsynth.pooling.multilevel.time_course` with the plan's estimator and test — metafor's
     ``rma.mv(yi, vi, mods = ~ window - 1, random = ~ 1 | study/estimate)`` — so the repeated time
     points of a trial share its study-level random effect instead of counting as independent
     studies (Konstantopoulos 2011, Res Synth Methods 2:61). Returns the per-window estimates and
     the earliest window with at least ``min_k`` trials whose CI excludes the null on the favourable
     side, or the reason the model could not be fitted.
     """
-    windows = sorted(opts["windows"], key=lambda w: w["nominal"])
-    parts = [select_window(effects, attrs, spec, w, opts).assign(window=w["id"]) for w in windows]
+    windows = sorted(opts.windows, key=lambda w: w.nominal)
+    parts = [select_window(effects, attrs, spec, w, opts).assign(window=w.id) for w in windows]
     rows = pd.concat([p for p in parts if not p.empty], ignore_index=True) if any(not p.empty for p in parts) \
         else pd.DataFrame()
     if rows.empty:
         return {"fitted": False, "reason": "no data"}
-    present = [w for w in windows if w["id"] in set(rows.window)]
+    present = [w for w in windows if w.id in set(rows.window)]
     n_studies = rows.study_id.nunique()
-    if n_studies < opts.get("min_k", 2):
-        return {"fitted": False, "reason": f"{n_studies} study (< {opts.get('min_k', 2)})"}
-    X = np.column_stack([(rows.window == w["id"]).to_numpy(float) for w in present])
+    if n_studies < opts.min_k:
+        return {"fitted": False, "reason": f"{n_studies} study (< {opts.min_k})"}
     effect = (rows.comparison + "|" + rows.stratum.fillna("") + "@" + rows.window).to_numpy()
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            res = rma_mv(rows.yi.to_numpy(float), rows.vi.to_numpy(float), rows.study_id.to_numpy(), effect,
-                         method="REML", test="t" if opts["test"] == "knha" else "z", mods=X, intercept=False,
-                         level=opts.get("level", 95))
+            res = multilevel_model(rows.yi.to_numpy(float), rows.vi.to_numpy(float), rows.study_id.to_numpy(), effect,
+                                   rows.window.to_numpy(), windows=[w.id for w in present], method=spec.method,
+                                   test=spec.test, level=opts.level)
     except ValueError as err:
         return {"fitted": False, "reason": str(err)}
     beta, lb, ub = (np.atleast_1d(a) for a in (res.beta, res.ci_lb, res.ci_ub))
-    measure = spec["measure"]
-    est = [{"window": w["id"], "label": w.get("label", w["id"]), "hours": w["nominal"],
-            "k": int((rows.window == w["id"]).sum()),
-            "n_studies": int(rows[rows.window == w["id"]].study_id.nunique()),
+    measure = spec.measure
+    est = [{"window": w.id, "label": w.title, "hours": w.nominal,
+            "k": int((rows.window == w.id).sum()),
+            "n_studies": int(rows[rows.window == w.id].study_id.nunique()),
             "estimate": float(natural(b, measure)), "ci_lb": float(natural(lo, measure)),
             "ci_ub": float(natural(hi, measure))} for w, b, lo, hi in zip(present, beta, lb, ub)]
-    min_k = opts.get("min_k", 2)  # as for the per-window results: a window needs min_k trials
+    min_k = opts.min_k  # as for the per-window results: a window needs min_k trials
     hits = [e for e in est if e["n_studies"] >= min_k and favourable(measure, e["ci_lb"], e["ci_ub"])]
     return {"fitted": True, "model": "rma_mv(yi, vi, mods = window indicators, intercept = False, "
-                                     "random = ~ 1 | study/estimate), REML",
+                                     f"random = ~ 1 | study/estimate), {spec.method}, test {spec.test}",
+            "method": spec.method, "test": spec.test,
             "k": res.k, "n_studies": res.n_studies, "sigma2": [float(x) for x in res.sigma2],
             "converged": bool(res.converged), "warnings": [str(w.message) for w in caught],
             "windows": est, "earliest": hits[0]["window"] if hits else None}
 
 
-def bootstrap_earliest(effects: pd.DataFrame, attrs: pd.DataFrame, spec: dict, opts: dict,
+def bootstrap_earliest(effects: pd.DataFrame, attrs: pd.DataFrame, spec: AnalysisSpec, opts: AnalysisOptions,
                        n_boot: int = B, seed: int = SEED) -> dict:
     """Share of study-bootstrap resamples in which each window is the earliest distinguishable one."""
-    windows = sorted(opts["windows"], key=lambda w: w["nominal"])
+    windows = sorted(opts.windows, key=lambda w: w.nominal)
     selections = [select_window(effects, attrs, spec, w, opts) for w in windows]
     study_ids = sorted(set().union(*[set(s.study_id) for s in selections]))
     if not study_ids:
         return {}
     rng = np.random.default_rng(seed)
     draws = rng.integers(0, len(study_ids), size=(n_boot, len(study_ids)))
-    min_k = opts.get("min_k", 2)
-    method, test = spec.get("method", opts["method"]), spec.get("test", opts["test"])
-    level = opts.get("level", 95)
+    min_k, method, test, level = opts.min_k, spec.method, spec.test, opts.level
     earliest = np.full(n_boot, -1)
     for wi, sel in enumerate(selections):
         by_study = {sid: g for sid, g in sel.groupby("study_id")}
@@ -130,26 +130,12 @@ def bootstrap_earliest(effects: pd.DataFrame, attrs: pd.DataFrame, spec: dict, o
             warnings.simplefilter("ignore", RuntimeWarning)
             res = rma_batch(y, v, method=method, test=test, level=level)
         lb, ub = res.ci_lb, res.ci_ub
-        if test == "knha" and opts.get("knha_truncate", True):
-            lb, ub = _truncated_knha_ci(res, v, level)
-        hit = favourable(spec["measure"], natural(lb, spec["measure"]), natural(ub, spec["measure"])) \
+        hit = favourable(spec.measure, natural(lb, spec.measure), natural(ub, spec.measure)) \
             & (nstud >= min_k)
         earliest = np.where((earliest < 0) & hit, wi, earliest)
-    share = {w["id"]: float(np.mean(earliest == i)) for i, w in enumerate(windows)}
+    share = {w.id: float(np.mean(earliest == i)) for i, w in enumerate(windows)}
     share["none"] = float(np.mean(earliest < 0))
     return share
-
-
-def _truncated_knha_ci(res, v: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
-    """Row-wise Knapp–Hartung CIs with the scaling factor truncated at 1
-    (:func:`evsynth.analyses.pool.truncate_knha`, vectorised)."""
-    from scipy import stats
-
-    with np.errstate(divide="ignore", invalid="ignore"):
-        se_z = np.sqrt(1.0 / np.nansum(1.0 / (v + res.tau2[:, None]), axis=1))
-        se = np.fmax(res.se, se_z)
-        crit = stats.t.isf((100 - level) / 200, np.maximum(res.k - 1, 1))
-    return res.beta - crit * se, res.beta + crit * se
 
 
 def _resampled(draws: np.ndarray, study_ids: list[str], by_study: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from evsynth.analyses.effect_table import crossover_variance
+from evsynth.analyses.options import AnalysisOptions, AnalysisSpec, Window
+from evsynth.effects.paired import paired_variance
 
-PLACEBO_COMPARATORS = ("saline", "midazolam", "placebo", "placebo_iv", "placebo_spray", "placebo_oral", "active_placebo")
 ARM_LEVEL = ("mean_endpoint", "mean_change", "events")
 STAT_PREFERENCE = {"mean_endpoint": 0, "mean_change": 1, "events": 0}
 
@@ -32,67 +32,73 @@ def study_attributes(studies: pd.DataFrame, arms: pd.DataFrame) -> pd.DataFrame:
     return attrs.assign(regimen=regimen_of(arms)).fillna({"regimen": "repeated"})
 
 
-def select_window(effects: pd.DataFrame, attrs: pd.DataFrame, spec: dict, window: dict, opts: dict,
-                  variant: str = "primary") -> pd.DataFrame:
+def select_window(effects: pd.DataFrame, attrs: pd.DataFrame, spec: AnalysisSpec, window: Window | None,
+                  opts: AnalysisOptions, variant: str = "primary") -> pd.DataFrame:
     """The effect rows of one analysis in one time window, for one variant of the analysis.
 
     Parameters
     ----------
     effects : DataFrame
-        The effects table.
+        The effects table (included studies only).
     attrs : DataFrame
         :func:`study_attributes`.
-    spec : dict
-        The analysis (config ``analysis.analyses[i]``).
-    window : dict
-        ``{id, lo, hi, nominal}`` in hours; ``None`` for analyses without time (relapse).
-    opts : dict
-        The ``analysis`` config section (depression_outcomes, crossover_r, comparators, study set).
+    spec : AnalysisSpec
+        The analysis.
+    window : Window or None
+        The time window; ``None`` for analyses without time (relapse hazard ratios).
+    opts : AnalysisOptions
+        The plan (depression outcomes, crossover r, comparators, study sets).
     variant : str
         ``primary`` or a sensitivity analysis: ``first_period_only``, ``endpoint_only``,
-        ``exclude_high_rob``, ``crossover_r=<value>``.
+        ``exclude_high_rob``, ``exclude_reported_smd``, ``crossover_r=<value>``. (``fixed_effect``
+        and ``leave_one_out`` change the model, not the selection.)
     """
     e = _filter(effects, attrs, spec, opts)
     if variant == "exclude_high_rob":
         e = e[e.study_id.map(attrs.rob_overall) != "high"]
     if variant == "endpoint_only":
         e = e[e.stat != "mean_change"]
-    first_period = variant == "first_period_only" or opts.get("first_period_only", False)
+    if variant == "exclude_reported_smd":
+        e = e[~e.reported_smd.fillna(False).astype(bool)]
+    first_period = variant == "first_period_only" or opts.first_period_only
     e = _crossover_periods(e, first_period)
     if window is not None:
-        e = e[(e.hours >= window["lo"]) & (e.hours <= window["hi"])]
-        e = _closest_time(e, window["nominal"], opts.get("depression_outcomes", []))
+        e = e[(e.hours >= window.lo) & (e.hours <= window.hi)]
+        e = _closest_time(e, window.nominal, list(opts.depression_outcomes))
     if variant.startswith("crossover_r="):
         r = float(variant.split("=", 1)[1])
         paired = e.r.notna()
-        n = np.minimum(e.n_exp, e.n_ctrl_used)
-        e = e.assign(vi=np.where(paired, crossover_variance(e.yi, n, r), e.vi))
-        e.loc[paired, "r"] = r
+        if paired.any():
+            n = np.minimum(e.n_exp, e.n_ctrl_used)
+            measure = spec.measure
+            e = e.assign(vi=np.where(paired, paired_variance(measure, e.yi, e.sd_exp, e.sd_ctrl, n, r), e.vi))
+            e.loc[paired, "r"] = r
     return e.assign(**{c: e.study_id.map(attrs[c]) for c in ("drug", "route", "comparator", "population",
                                                               "regimen")})
 
 
-def _filter(effects, attrs, spec, opts) -> pd.DataFrame:
-    family = spec["outcome"]
-    if family in opts.get("depression_outcomes", []):  # one scale, e.g. MADRS mean differences
+def _filter(effects: pd.DataFrame, attrs: pd.DataFrame, spec: AnalysisSpec, opts: AnalysisOptions) -> pd.DataFrame:
+    family = spec.outcome
+    if family in opts.depression_outcomes:  # one scale, e.g. MADRS mean differences
         e = effects[(effects.family == "depression") & (effects.outcome == family)]
     else:
         e = effects[effects.family == family]
-    e = e[e.measure == spec["measure"]]
-    if spec["measure"] in ("SMD", "RR") and family != "relapse":
+    e = e[e.measure == spec.measure]
+    if spec.measure == "RR" and family != "relapse":
         e = e[e.stat.isin(ARM_LEVEL)]
-    comparators = opts.get("comparators", PLACEBO_COMPARATORS)
-    e = e[e.study_id.map(attrs.comparator).isin(comparators)]
-    ref = spec.get("timepoint_ref")
+    if spec.measure == "SMD":  # arm-level SMDs, plus reported standardized effects (flagged reported_smd)
+        e = e[e.stat.isin(ARM_LEVEL) | e.reported_smd.fillna(False).astype(bool)]
+    e = e[e.study_id.map(attrs.comparator).isin(opts.comparators)]
+    ref = spec.timepoint_ref
     if ref == "last_dose":
         # a single dose's first dose is its last dose
         single = e.study_id.map(attrs.regimen) == "single"
         e = e[(e.timepoint_ref == "last_dose") | (single & (e.timepoint_ref == "first_dose"))]
     elif ref:
         e = e[e.timepoint_ref == ref]
-    study_set = spec.get("study_set") or opts.get("study_set")
-    if study_set:
-        e = e[e.study_id.isin(opts.get("study_sets", {}).get(study_set, []))]
+    members = opts.studies_in_set(spec.study_set)
+    if members is not None:
+        e = e[e.study_id.isin(members)]
     return e
 
 

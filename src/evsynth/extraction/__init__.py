@@ -7,7 +7,8 @@ validate        the list of problems (empty when the tables are clean)
 conversions     SD from SE/CI, mean/SD from median and IQR/range, combining and splitting arms
 """
 
-from .tables import ExtractionError, Problem, load_frames
+from .tables import ExtractionError, Problem
+from .validate import load_frames
 from .validate import validate
 
 __all__ = ["ExtractionError", "Problem", "load_frames", "validate"]

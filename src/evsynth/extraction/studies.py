@@ -11,25 +11,25 @@ CHARACTERISTICS = [
 ]
 
 
-def study_characteristics(frames: dict[str, pd.DataFrame], screening: pd.DataFrame,
+def study_characteristics(frames: dict[str, pd.DataFrame], status: pd.DataFrame,
                           records: pd.DataFrame) -> pd.DataFrame:
-    """One row per extracted study, with its PubMed record's title and journal and its screening status.
+    """One row per included study, with its PubMed record's title and journal and how it was found.
 
-    ``reports`` lists every PMID linked to the study in the screening decisions; ``screening`` is
-    ``included`` when the study's primary PMID was included at screening, otherwise the record's
-    decision (a study extracted but not included is flagged rather than silently analysed).
+    ``reports`` lists every PMID linked to the study at screening; ``screening`` is ``included``
+    for a study found by the search, else how it was identified outside the search (with its PMID
+    or DOI). Excluded and awaiting studies are not here (see ``study_status.csv``).
     """
+    st = status.set_index("study_id")
     studies = frames["studies"].drop(columns=["_line"], errors="ignore").copy()
-    recs = records.assign(pmid=records.pmid.astype("Int64")).set_index("pmid")
-    scr = screening.assign(pmid=screening.pmid.astype("Int64"))
-    linked = scr[scr.study_id.fillna("") != ""].groupby("study_id").pmid.apply(
-        lambda s: "|".join(str(p) for p in sorted(s)))
-    status = scr.set_index("pmid").decision
-    pmids = studies.pmid.astype("Int64")
-    studies["title"] = pmids.map(recs.title) if "title" in recs else ""
-    studies["journal"] = pmids.map(recs.journal) if "journal" in recs else ""
-    studies["reports"] = studies.study_id.map(linked).fillna(pmids.astype(str))
-    studies["screening"] = pmids.map(status).map({"include": "included"}).fillna(
-        pmids.map(status)).fillna("via other methods (DOI; no page showed the PMID)")
+    studies = studies[studies.study_id.map(st.status) == "included"]
+    recs = records.assign(pmid=pd.to_numeric(records.pmid, errors="coerce").astype("Int64"))
+    recs = recs.dropna(subset=["pmid"]).drop_duplicates("pmid").set_index("pmid")
+    pmids = pd.to_numeric(studies.pmid, errors="coerce").astype("Int64")
+    studies["title"] = pmids.map(recs.title).fillna("")
+    studies["journal"] = pmids.map(recs.journal).fillna("")
+    linked = studies.study_id.map(st.pmids).fillna("")
+    studies["reports"] = linked.where(linked != "", pmids.astype(str).replace("<NA>", ""))
+    reason = studies.study_id.map(st.reason).fillna("")
+    studies["screening"] = reason.where(reason != "", "included")
     studies["n_arms"] = studies.study_id.map(frames["arms"].groupby("study_id").size()).astype("Int64")
     return studies[CHARACTERISTICS].sort_values("study_id").reset_index(drop=True)

@@ -9,10 +9,13 @@ terms are in the controlled vocabulary.
 from __future__ import annotations
 
 import argparse
+import difflib
 from collections import defaultdict
 from pathlib import Path
 
-from evsynth.extraction.tables import Problem, Table, load_tables
+import pandas as pd
+
+from evsynth.extraction.tables import ExtractionError, Problem, Table, load_tables
 
 RATIO_MEASURES = {"RR", "OR", "HR"}
 
@@ -54,10 +57,15 @@ def _check_ids(tables: dict[str, Table]) -> list[Problem]:
                 Problem(str(tables["studies"].path), line, "study_id",
                         f"study has no {' and no '.join(sorted(missing))} arm in arms.csv")
             )
-    t = tables["decisions"]
-    for rec, line in _rows(t):
-        if rec.get("study_id") and rec["study_id"] not in studies:
-            problems.append(Problem(str(t.path), line, "study_id", f"unknown study {rec['study_id']!r}"))
+    # decisions may name a study not yet extracted: "included, awaiting extraction" (reported, not an error)
+    for rec, line in _rows(tables["contrasts"]):
+        if rec.get("reference_arm") is not None and rec["reference_arm"] not in (rec["arm_id"], rec["control_arm_id"]):
+            problems.append(Problem(str(tables["contrasts"].path), line, "reference_arm",
+                                    f"{rec['reference_arm']!r} is neither arm_id nor control_arm_id of this row"))
+        if rec["measure"] == "HR" and rec.get("reference_arm") is None:
+            problems.append(Problem(str(tables["contrasts"].path), line, "reference_arm",
+                                    "a hazard ratio must state its reference arm (the denominator, as the source "
+                                    "states it)"))
     return problems
 
 
@@ -124,22 +132,62 @@ def _check_intervals(tables: dict[str, Table]) -> list[Problem]:
     return problems
 
 
+def _nearest(name: str, known) -> str:
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+    return f" (nearest known: {close[0]!r})" if close else ""
+
+
 def _check_vocabulary(tables: dict[str, Table]) -> list[Problem]:
+    """Adverse-event terms and outcome names against their controlled vocabularies."""
+    problems = []
+    outcomes = {r["outcome"] for r in tables["outcome_vocabulary"].records}
+    vocab_file = tables["outcome_vocabulary"].path.name
+    for name in ("outcomes", "contrasts"):
+        t = tables[name]
+        for rec, line in _rows(t):
+            if rec["outcome"] not in outcomes:
+                problems.append(Problem(str(t.path), line, "outcome", f"{rec['outcome']!r} is not an outcome in "
+                                        f"vocabulary/{vocab_file}{_nearest(rec['outcome'], outcomes)}"))
     vocab = tables["ae_vocabulary"]
-    if not vocab.records:
-        return []
     terms = {r["event"] for r in vocab.records} | {"other"}
     mapped = {r["reported_term"].casefold(): r["event"] for r in vocab.records}
-    problems = []
     t = tables["adverse_events"]
     for rec, line in _rows(t):
         if rec["event"] not in terms:
-            problems.append(Problem(str(t.path), line, "event",
-                                    f"{rec['event']!r} is not a controlled term in {vocab.path.name}"))
+            problems.append(Problem(str(t.path), line, "event", f"{rec['event']!r} is not a controlled term in "
+                                    f"vocabulary/{vocab.path.name}{_nearest(rec['event'], terms)}"))
         expected = mapped.get(rec["reported_term"].casefold())
         if expected is not None and expected != rec["event"] and rec["event"] != "other":
             problems.append(Problem(str(t.path), line, "event",
                                     f"reported term {rec['reported_term']!r} maps to {expected!r} in the vocabulary"))
+    return problems
+
+
+def _check_term_rows(tables: dict[str, Table]) -> list[Problem]:
+    """One arm and period, several rows mapped to one controlled term: exactly one is marked ``use = yes``.
+
+    (e.g. Daly2019's "Dizziness" and "Dizziness postural" both map to ``dizziness``; incidence and
+    RR/RD must describe the same events, so the table says which row stands for the term.)
+    """
+    t = tables["adverse_events"]
+    groups = defaultdict(list)
+    for rec, line in _rows(t):
+        if rec["event"] != "other":
+            groups[(rec["study_id"], rec["arm_id"], rec.get("period") or "", rec["event"])].append((rec, line))
+    problems = []
+    for (study, arm, period, event), rows in groups.items():
+        marks = [r.get("use") for r, _ in rows]
+        if len(rows) == 1:
+            if marks[0] == "no":
+                problems.append(Problem(str(t.path), rows[0][1], "use",
+                                        f"the only {event!r} row of arm {arm!r} is marked 'no'"))
+            continue
+        if marks.count("yes") != 1 or marks.count(None):
+            terms = ", ".join(repr(r["reported_term"]) for r, _ in rows)
+            lines = ", ".join(str(line) for _, line in rows)
+            problems.append(Problem(str(t.path), rows[0][1], "use",
+                                    f"{study} arm {arm!r}{' period ' + period if period else ''}: {len(rows)} rows map "
+                                    f"to {event!r} ({terms}; rows {lines}); mark exactly one 'yes' and the others 'no'"))
     return problems
 
 
@@ -148,7 +196,7 @@ def check_rules(tables: dict[str, Table], schema_doc: dict | None = None) -> lis
     if any(not tables[n].records for n in ("studies", "arms")):
         return []
     problems = []
-    for check in (_check_ids, _check_counts, _check_intervals, _check_vocabulary):
+    for check in (_check_ids, _check_counts, _check_intervals, _check_vocabulary, _check_term_rows):
         problems.extend(check(tables))
     return problems
 
@@ -159,15 +207,38 @@ def validate(directory: Path, schema: Path | None = None) -> list[Problem]:
     return problems + check_rules(tables, schema_doc)
 
 
+def load_frames(directory: Path | None, schema: Path | None = None, paths: dict | None = None,
+                allow_empty: bool = False) -> dict[str, pd.DataFrame]:
+    """Load and validate the extraction tables; return one DataFrame per table.
+
+    ``paths`` (table name -> file) replaces ``directory`` when given; ``allow_empty`` accepts
+    tables without rows (see :func:`evsynth.extraction.tables.load_tables`).
+
+    Raises
+    ------
+    ExtractionError
+        listing every problem (file, row, column) when any table fails validation.
+    """
+    tables, schema_doc, problems = load_tables(directory, schema, paths=paths, allow_empty=allow_empty)
+    problems.extend(check_rules(tables, schema_doc))
+    if problems:
+        raise ExtractionError(problems)
+    return {name: tables[name].frame(list(spec["columns"])) for name, spec in schema_doc["tables"].items()}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("directory", nargs="?", default="data/raw/extraction", type=Path,
                         help="folder holding studies.csv, arms.csv, ... (default: data/raw/extraction)")
     parser.add_argument("--schema", type=Path, default=None,
-                        help="extraction schema (default: workflow/schemas/extraction.schema.yaml above DIRECTORY)")
+                        help="extraction schema (default: the one shipped with evsynth)")
 
 
 def run(args: argparse.Namespace) -> int:
-    problems = validate(args.directory, args.schema)
+    try:
+        problems = validate(args.directory, args.schema)
+    except FileNotFoundError as err:
+        print(f"evsynth validate: {err}")
+        return 2
     for p in problems:
         print(p)
     if problems:

@@ -6,6 +6,7 @@ SVG and PNG with deterministic bytes (:func:`evsynth.figures.style.save`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from evsynth.figures import style
@@ -22,16 +23,17 @@ __all__ = ["render_all", "forest_plot", "funnel_plot", "onset_figure", "duration
            "prisma_figure", "rob_figure"]
 
 
-def render_all(processed_dir: Path, out_dir: Path) -> list[Path]:
+def render_all(paths: Mapping[str, str | Path], out_dir: Path, forest_dir: Path | None = None) -> list[Path]:
     """Draw every figure; return the written files (sorted).
 
     Writes ``onset``, ``duration``, ``side_effects``, ``prisma`` and ``risk_of_bias`` (always, with
-    a note where nothing was pooled), ``forest/<analysis>__<window>`` for every overall primary
-    pooled result and ``forest/funnel__<analysis>__<window>`` where k >= 10.
+    a note where nothing was pooled) in ``out_dir``, ``<analysis>__<window>`` for every overall
+    primary pooled result and ``funnel__<analysis>__<window>`` where k >= 10 in ``forest_dir``
+    (default ``out_dir/forest``). ``paths`` names the input tables (:func:`load_inputs`).
     """
-    data = load_inputs(Path(processed_dir))
+    data = load_inputs(paths)
     out_dir = Path(out_dir)
-    forest_dir = out_dir / "forest"
+    forest_dir = Path(forest_dir) if forest_dir is not None else out_dir / "forest"
     forest_dir.mkdir(parents=True, exist_ok=True)
     written = []
     written += style.save(onset_figure(data.onset, data.pooled_studies), out_dir / "onset")

@@ -3,7 +3,7 @@
 Left: pooled effect at 24 h, day 3, 7, 14 and 28 after the last dose (single doses: after the
 dose), one line per regimen subgroup where pooled, otherwise the overall result. Right: relapse
 hazard ratios per trial and stratum (e.g. SUSTAIN-1's stable remitters and stable responders,
-kept apart) with their 95% CIs, on a log axis.
+kept apart) with their confidence intervals (at the plan's level), on a log axis.
 """
 
 from __future__ import annotations
@@ -70,5 +70,6 @@ def _relapse(ax, rows: pd.DataFrame) -> None:
         ax.set_yticklabels(rows.label, fontsize=7)
         ax.set_ylim(0.3, len(rows) + 0.7)
     style.plain_log_axis(ax, "x")
-    ax.set_xlabel("Relapse hazard ratio (log scale)")
+    level = rows.level.iloc[0] if len(rows) and "level" in rows else None
+    ax.set_xlabel(f"Relapse hazard ratio ({style.ci_label(level)}, log scale)")
     ax.set_title("Relapse after response/remission", loc="left")

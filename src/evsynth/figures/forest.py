@@ -146,8 +146,9 @@ def _draw_pooled(ax, pooled: pd.Series, y: float) -> None:
 
 def _draw_columns(fig, ax, rows, pooled, y_study, y_pooled, y_header) -> None:
     tr = blended_transform_factory(fig.transFigure, ax.transData)
+    level = style.ci_label(pooled.get("level"))
     cols = ((0.01, "left", "Study"), (0.33, "center", "n (ketamine / control)"),
-            (0.72, "left", "Estimate [95% CI]"), (0.99, "right", "Weight"))
+            (0.72, "left", f"Estimate [{level}]"), (0.99, "right", "Weight"))
     for x, ha, head in cols:
         fig.text(x, y_header, head, transform=tr, ha=ha, va="center", fontweight="bold", fontsize=8.5)
     for yi, (_, r) in zip(y_study, rows.iterrows()):
@@ -155,7 +156,6 @@ def _draw_columns(fig, ax, rows, pooled, y_study, y_pooled, y_header) -> None:
                  "\u2013" if not _finite(r["weight"]) else f"{r['weight']:.1f}%")
         for (x, ha, _), text in zip(cols, cells):
             fig.text(x, yi, text, transform=tr, ha=ha, va="center", parse_math=False)
-    level = "95% CI"
     fig.text(0.01, y_pooled, f"Pooled estimate ({level})", transform=tr, ha="left", va="center",
              fontweight="bold")
     if _finite(pooled.get("participants", math.nan)):

@@ -1,59 +1,25 @@
 """Read and check the processed tables the figures are drawn from.
 
-Every value is parsed explicitly, so bad input fails early with the file, row (line number in the
-file, header = line 1) and column named, before any figure is written. Blank cells become NaN
-(numbers) or ``""`` (text); nothing is filled in.
+Tables are read through the registry (:func:`evsynth.processed.read_table`), so bad input fails
+early with the file, row and column named, before any figure is written. Blank cells become NaN
+(numbers) or ``""`` (text); nothing is filled in. The JSON documents and risk-of-bias values get
+the checks below.
 """
 
 from __future__ import annotations
 
 import json
-import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-TEXT, NUMBER, FLAG = "text", "number", "flag"
-
-POOLED = {
-    "analysis_id": TEXT, "question": TEXT, "outcome": TEXT, "measure": TEXT, "window": TEXT,
-    "window_label": TEXT, "hours_nominal": NUMBER, "variant": TEXT, "subgroup_var": TEXT,
-    "subgroup_level": TEXT, "k": NUMBER, "n_studies": NUMBER, "participants": NUMBER, "beta": NUMBER,
-    "se": NUMBER, "estimate": NUMBER, "ci_lb": NUMBER, "ci_ub": NUMBER, "pi_lb": NUMBER, "pi_ub": NUMBER,
-    "pval": NUMBER, "tau2": NUMBER, "I2": NUMBER, "QE": NUMBER, "QEp": NUMBER, "method": TEXT, "test": TEXT,
-    "converged": FLAG, "pooled": FLAG, "reason": TEXT, "studies": TEXT, "null_value": NUMBER,
-}
-POOLED_REQUIRED = ["analysis_id", "question", "outcome", "measure", "window", "variant", "subgroup_var",
-                   "k", "estimate", "ci_lb", "ci_ub", "pooled"]
-
-POOLED_STUDIES = {
-    "analysis_id": TEXT, "window": TEXT, "study_id": TEXT, "comparison": TEXT, "label": TEXT, "hours": NUMBER,
-    "yi": NUMBER, "vi": NUMBER, "estimate": NUMBER, "ci_lb": NUMBER, "ci_ub": NUMBER, "weight": NUMBER,
-    "n_exp": NUMBER, "n_ctrl": NUMBER, "drug": TEXT, "design": TEXT, "regimen": TEXT, "stratum": TEXT,
-}
-POOLED_STUDIES_REQUIRED = ["analysis_id", "window", "study_id", "label", "yi", "vi", "estimate", "ci_lb",
-                           "ci_ub", "weight"]
-
-SIDE_EFFECTS = {
-    "event": TEXT, "drug": TEXT, "k_arms": NUMBER, "participants_exp": NUMBER, "incidence": NUMBER,
-    "incidence_ci_lb": NUMBER, "incidence_ci_ub": NUMBER, "k": NUMBER, "participants": NUMBER, "rr": NUMBER,
-    "rr_ci_lb": NUMBER, "rr_ci_ub": NUMBER, "rd": NUMBER, "rd_ci_lb": NUMBER, "rd_ci_ub": NUMBER,
-    "pooled": FLAG, "reason": TEXT, "studies": TEXT,
-}
-SIDE_EFFECTS_REQUIRED = ["event", "drug", "incidence", "incidence_ci_lb", "incidence_ci_ub", "rr", "rr_ci_lb",
-                         "rr_ci_ub"]
-
-SMALL_STUDY = {"analysis_id": TEXT, "window": TEXT, "k": NUMBER, "egger_z": NUMBER, "egger_p": NUMBER,
-               "trimfill_k0": NUMBER}
-SMALL_STUDY_REQUIRED = ["analysis_id", "window", "egger_z", "egger_p"]
+from evsynth.processed import ProcessedTableError, read_table
 
 ROB_DOMAINS = ["rob_randomization", "rob_deviations", "rob_missing", "rob_measurement", "rob_selection"]
 ROB_COLUMNS = ROB_DOMAINS + ["rob_overall"]
 ROB_VALUES = ("low", "some_concerns", "high")
-STUDIES = {"study_id": TEXT, "year": NUMBER, "drug": TEXT} | {c: TEXT for c in ROB_COLUMNS}
-STUDIES_REQUIRED = ["study_id"] + ROB_COLUMNS
 
 PRISMA_COUNTS = ["identified_total", "duplicates_removed", "screened", "excluded_screening",
                  "assessed_eligibility", "excluded_eligibility", "awaiting_assessment", "included_reports",
@@ -78,70 +44,7 @@ class Inputs:
     prisma: dict = field(default_factory=dict)
 
 
-def _flag(value: str, where: str) -> object:
-    v = value.strip().lower()
-    if v in ("true", "1", "yes"):
-        return True
-    if v in ("false", "0", "no"):
-        return False
-    if v in ("", "nan", "na"):
-        return None
-    raise FigureInputError(f"{where}: expected True/False, got {value!r}")
-
-
-def _number(value: str, where: str) -> float:
-    v = value.strip()
-    if v in ("", "NA", "NaN", "nan"):
-        return math.nan
-    try:
-        return float(v)
-    except ValueError:
-        raise FigureInputError(f"{where}: expected a number, got {value!r}") from None
-
-
-def read_table(path: Path, spec: dict[str, str], required: list[str]) -> pd.DataFrame:
-    """Read a CSV, check its ``required`` columns, and parse the columns named in ``spec``.
-
-    Parameters
-    ----------
-    path : Path
-        CSV file. A zero-byte file is read as an empty table.
-    spec : dict
-        Column -> ``"text"``, ``"number"`` or ``"flag"``. Columns absent from the file (and not
-        required) are added blank; columns not in ``spec`` are kept as text.
-    required : list of str
-        Columns that must be present in the header.
-
-    Raises
-    ------
-    FigureInputError
-        A required column is missing, or a cell cannot be parsed (file, line and column named).
-    """
-    path = Path(path)
-    try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
-    except FileNotFoundError:
-        raise FigureInputError(f"{path}: file not found") from None
-    except pd.errors.EmptyDataError:
-        raw = pd.DataFrame(columns=required)
-    missing = [c for c in required if c not in raw.columns]
-    if missing:
-        raise FigureInputError(f"{path}: missing column(s) {', '.join(missing)}")
-    out = raw.copy()
-    for col, kind in spec.items():
-        if col not in raw.columns:
-            out[col] = "" if kind == TEXT else (None if kind == FLAG else np.nan)
-            continue
-        if kind == TEXT:
-            out[col] = raw[col].str.strip()
-            continue
-        parse = _number if kind == NUMBER else _flag
-        values = [parse(v, f"{path}, line {i + 2}, column {col!r}") for i, v in enumerate(raw[col])]
-        out[col] = pd.Series(values, index=raw.index, dtype=float if kind == NUMBER else object)
-    return out.reset_index(drop=True)
-
-
-def read_json_file(path: Path) -> object:
+def read_json_file(path: str | Path) -> object:
     """Load JSON, naming the file and position when it is malformed."""
     path = Path(path)
     try:
@@ -205,24 +108,27 @@ def check_onset(timecourse: object, path: Path) -> dict:
     return timecourse
 
 
-def load_inputs(processed_dir: Path) -> Inputs:
-    """Read and check every table the figures use from ``processed_dir``.
+def load_inputs(paths: Mapping[str, str | Path]) -> Inputs:
+    """Read and check every table the figures use.
 
-    ``small_study_tests.csv`` is optional (no funnel annotation without it); every other file
-    must exist, but may be empty (header only) when nothing was pooled.
+    Parameters
+    ----------
+    paths : mapping
+        Registered name (:mod:`evsynth.processed`) -> file: ``pooled``, ``pooled_studies``,
+        ``onset_timecourse``, ``side_effects``, ``small_study_tests``, ``studies``, ``prisma``.
+        Each table is checked against its registered layout when read.
     """
-    d = Path(processed_dir)
-    small_path = d / "small_study_tests.csv"
-    small = (read_table(small_path, SMALL_STUDY, SMALL_STUDY_REQUIRED) if small_path.exists()
-             else pd.DataFrame({c: pd.Series(dtype=object if k == TEXT else float) for c, k in SMALL_STUDY.items()}))
-    studies = read_table(d / "studies.csv", STUDIES, STUDIES_REQUIRED)
-    check_rob(studies, d / "studies.csv")
-    return Inputs(
-        pooled=read_table(d / "pooled.csv", POOLED, POOLED_REQUIRED),
-        pooled_studies=read_table(d / "pooled_studies.csv", POOLED_STUDIES, POOLED_STUDIES_REQUIRED),
-        onset=check_onset(read_json_file(d / "onset_timecourse.json"), d / "onset_timecourse.json"),
-        side_effects=read_table(d / "side_effects.csv", SIDE_EFFECTS, SIDE_EFFECTS_REQUIRED),
-        small_study=small,
-        studies=studies,
-        prisma=check_prisma(read_json_file(d / "prisma.json"), d / "prisma.json"),
-    )
+    try:
+        studies = read_table("studies", paths["studies"])
+        check_rob(studies, Path(paths["studies"]))
+        return Inputs(
+            pooled=read_table("pooled", paths["pooled"]),
+            pooled_studies=read_table("pooled_studies", paths["pooled_studies"]),
+            onset=check_onset(read_json_file(paths["onset_timecourse"]), Path(paths["onset_timecourse"])),
+            side_effects=read_table("side_effects", paths["side_effects"]),
+            small_study=read_table("small_study_tests", paths["small_study_tests"]),
+            studies=studies,
+            prisma=check_prisma(read_json_file(paths["prisma"]), Path(paths["prisma"])),
+        )
+    except ProcessedTableError as err:
+        raise FigureInputError(str(err)) from None

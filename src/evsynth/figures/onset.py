@@ -1,7 +1,7 @@
 """Onset figure: pooled effect by time since the first dose (log time axis), CI band, study points.
 
 One panel per onset analysis (``onset_timecourse.json``): the per-window pooled estimates joined
-by a line with their 95% CI as a band, the null line, and each study's estimate at its own time
+by a line with their CI (at the plan's level) as a band, the null line, and each study's estimate at its own time
 as a point whose area is proportional to its weight in that window's model
 (``pooled_studies.csv``). The earliest window distinguishable from control is marked.
 """
@@ -43,15 +43,16 @@ def _panel(ax, aid: str, entry: dict, studies: pd.DataFrame) -> None:
         style.plain_log_axis(ax, "y")
     ax.axhline(null, color=style.GREY, lw=0.8, zorder=0)
     colour = style.OKABE_ITO["blue"]
+    ci = style.ci_label(entry.get("level"))
     if wins:
         h = np.array([w["hours"] for w in wins], float)
         ax.fill_between(h, [w["ci_lb"] for w in wins], [w["ci_ub"] for w in wins], color=colour, alpha=0.2,
-                        lw=0, label="95% CI")
+                        lw=0, label=ci)
         est = np.array([w["estimate"] for w in wins], float)
         lo = est - np.array([w["ci_lb"] for w in wins], float)
         hi = np.array([w["ci_ub"] for w in wins], float) - est
         ax.errorbar(h, est, yerr=[lo, hi], color=colour, marker="D", ms=4, lw=1.2, capsize=3,
-                    label="pooled (95% CI)", zorder=4)
+                    label=f"pooled ({ci})", zorder=4)
     pts = studies[studies.estimate.notna() & studies.hours.notna() & (studies.hours > 0)]
     if len(pts):
         w = pts.weight.fillna(pts.weight.mean() if pts.weight.notna().any() else 10.0).to_numpy(float)

@@ -38,7 +38,7 @@ def side_effects_figure(side: pd.DataFrame) -> Figure:
                         lw=1, label=drug)
         inc.set_yticks(range(len(order)))
         inc.set_yticklabels([e.replace("_", " ") for e in order])
-        inc.set_xlabel("Incidence in drug arms (%, 95% CI)")
+        inc.set_xlabel(f"Incidence in drug arms (%, {style.ci_label(side.level.iloc[0] if len(side) else None)})")
         inc.set_xlim(left=0)
         rr.set_xscale("log")
         style.plain_log_axis(rr, "x")

@@ -204,3 +204,14 @@ def plain_log_axis(ax, axis: str = "x") -> None:
     target.set_major_locator(FixedLocator(ticks))
     target.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
     target.set_minor_locator(NullLocator())
+
+
+def ci_label(level) -> str:
+    """``"95% CI"`` for level 95: every interval label follows the plan's confidence level."""
+    try:
+        value = float(level)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if value != value:  # a table without a level (nothing pooled): say CI without a number
+        return "CI"
+    return f"{value:g}% CI"

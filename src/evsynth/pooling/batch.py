@@ -24,7 +24,8 @@ from scipy import stats
 
 from .estimators import TAU2_METHODS, default_control
 from .results import BatchResult
-from .rma import TESTS, level_to_alpha
+from .rma import KNHA_TESTS, TESTS, level_to_alpha
+from .tau2_solver import solve_tau2
 
 __all__ = ["rma_batch"]
 
@@ -69,53 +70,57 @@ def _validate(yi: Any, vi: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 class _Rows:
     """Data of a set of rows with the closed-form sums of the intercept-only model."""
 
-    def __init__(self, y, v, m):
+    def __init__(self, y, v, m, vinf=None):
         self.y, self.v, self.m = y, v, m
-        self.k = m.sum(axis=1).astype(float)
+        self.k = m.sum(axis=0).astype(float)
+        # missing studies get an infinite variance, hence weight 0, without masking every time
+        self.vinf = np.where(m, v, np.inf) if vinf is None else vinf
 
     def weights(self, tau2):
-        return np.where(self.m, 1.0 / (self.v + tau2[:, None]), 0.0)
+        return 1.0 / (self.vinf + tau2[None, :])
 
     @staticmethod
     def wmean(w, y):
-        return (w * y).sum(axis=1) / w.sum(axis=1)
+        return (w * y).sum(axis=0) / w.sum(axis=0)
 
     def rss(self, w, y=None):
-        """y' P y = sum w (y - ybar_w)^2 and the residuals y - ybar_w."""
+        """y' P y = sum w (y - ybar_w)^2 and the residuals y - ybar_w (any value where w = 0)."""
         y = self.y if y is None else y
-        r = np.where(self.m, y - self.wmean(w, y)[:, None], 0.0)
-        return (w * r * r).sum(axis=1), r
+        r = y - self.wmean(w, y)[None, :]
+        return (w * r * r).sum(axis=0), r
 
     @staticmethod
     def tr_p(w):
-        s1 = w.sum(axis=1)
-        return s1 - (w * w).sum(axis=1) / s1
+        s1 = w.sum(axis=0)
+        return s1 - (w * w).sum(axis=0) / s1
 
     @staticmethod
     def sum_p2(w, a=None, b=None):
         """sum_ij P_ij^2 a_i b_j for P = W - w w'/S1 (a, b default 1)."""
         a = 1.0 if a is None else a
         b = 1.0 if b is None else b
-        s1 = w.sum(axis=1)
+        s1 = w.sum(axis=0)
         w2 = w * w
-        diag = (a * b * (w2 - 2 * w2 * w / s1[:, None])).sum(axis=1)
-        return diag + (a * w2).sum(axis=1) * (b * w2).sum(axis=1) / s1**2
+        diag = (a * b * (w2 - 2 * w2 * w / s1[None, :])).sum(axis=0)
+        return diag + (a * w2).sum(axis=0) * (b * w2).sum(axis=0) / s1**2
 
     def subset(self, idx):
-        return _Rows(self.y[idx], self.v[idx], self.m[idx])
+        if idx.size == self.k.size:  # all rows still active (indices are sorted and unique)
+            return self
+        return _Rows(self.y[:, idx], self.v[:, idx], self.m[:, idx], self.vinf[:, idx])
 
 
 def _centered(y, m):
-    k = m.sum(axis=1)
-    mean = np.where(k > 0, y.sum(axis=1) / np.maximum(k, 1), 0.0)
-    return np.where(m, y - mean[:, None], 0.0)
+    k = m.sum(axis=0)
+    mean = np.where(k > 0, y.sum(axis=0) / np.maximum(k, 1), 0.0)
+    return np.where(m, y - mean[None, :], 0.0)
 
 
 # --------------------------------------------------------------------------- estimators
 def _he_raw(R: _Rows):
     one = R.m.astype(float)
     rss, _ = R.rss(one)
-    trpv = ((1 - 1 / R.k)[:, None] * R.v * R.m).sum(axis=1)
+    trpv = ((1 - 1 / R.k)[None, :] * R.v * R.m).sum(axis=0)
     return (rss - trpv) / (R.k - 1), trpv
 
 
@@ -136,11 +141,11 @@ def _closed_form(R: _Rows, method):
     elif method == "HS":
         w = R.weights(np.zeros(len(k)))
         rss, _ = R.rss(w)
-        s1 = w.sum(axis=1)
+        s1 = w.sum(axis=0)
         t = np.maximum(0.0, (rss - k) / s1)
         se = np.sqrt(1 / s1**2 * (2 * (k - 1) + 4 * t * R.tr_p(w) + 2 * t**2 * R.sum_p2(w)))
     else:  # SJ
-        t0 = (R.y * R.y * R.m).sum(axis=1) / k  # y is mean-centred
+        t0 = (R.y * R.y * R.m).sum(axis=0) / k  # y is mean-centred
         w = R.weights(t0)
         rss, _ = R.rss(w)
         t = np.maximum(0.0, t0 * rss / (k - 1))
@@ -151,50 +156,40 @@ def _closed_form(R: _Rows, method):
     return t, se
 
 
-def _fisher_adj(R: _Rows, tau2, method):
+def _score(R: _Rows, tau2, method):
+    """Estimating function, derivative and Fisher information (:mod:`.tau2_solver`) per row.
+
+    Intercept-only closed forms: Py = w r with r = y - ybar_w, y'PPy = sum (w r)^2 and
+    y'PPPy = (Py)'P(Py) = sum w (u - ubar_w)^2 with u = w r.
+    """
     w = R.weights(tau2)
     rss, r = R.rss(w)
+    u = w * r
+    ppy = (u * u).sum(axis=0)
+    if method == "EB":
+        c = R.k / (R.k - 1)
+        return rss * c - R.k, -ppy * c, w.sum(axis=0)
+    pppy, _ = R.rss(w, u)
     if method == "ML":
-        py = w * r
-        return ((py * py).sum(axis=1) - w.sum(axis=1)) / (w * w).sum(axis=1)
-    if method == "REML":
-        py = w * r
-        return ((py * py).sum(axis=1) - R.tr_p(w)) / R.sum_p2(w)
-    return (rss * R.k / (R.k - 1) - R.k) / w.sum(axis=1)  # EB
+        w2 = (w * w).sum(axis=0)
+        return ppy - w.sum(axis=0), -2 * pppy + w2, w2
+    spp = R.sum_p2(w)
+    return ppy - R.tr_p(w), -2 * pppy + spp, spp
 
 
 def _loglik(R: _Rows, tau2, reml):
     w = R.weights(tau2)
     rss, _ = R.rss(w)
-    logv = (np.log(np.where(R.m, R.v + tau2[:, None], 1.0))).sum(axis=1)
+    logv = (np.log(np.where(R.m, R.v + tau2[None, :], 1.0))).sum(axis=0)
     if reml:
-        return -0.5 * (R.k - 1) * np.log(2 * np.pi) - 0.5 * logv - 0.5 * np.log(w.sum(axis=1)) - 0.5 * rss
+        return -0.5 * (R.k - 1) * np.log(2 * np.pi) - 0.5 * logv - 0.5 * np.log(w.sum(axis=0)) - 0.5 * rss
     return -0.5 * R.k * np.log(2 * np.pi) - 0.5 * logv - 0.5 * rss
 
 
 def _fisher_scoring(R: _Rows, method, con):
-    n = len(R.k)
-    tau2 = np.maximum(0.0, _he_raw(R)[0])
-    iters = np.zeros(n, dtype=int)
-    conv = np.ones(n, dtype=bool)
-    active = np.arange(n)
-    while active.size:
-        sub = R.subset(active)
-        t = tau2[active]
-        adj = _fisher_adj(sub, t, method) * con["stepadj"]
-        adj = np.where(np.isnan(adj), 0.0, adj)
-        adj = np.where((t == 0.0) & (adj < 0), 0.0, adj)  # metafor's halving ends at exactly 0
-        neg = t + adj < 0
-        while neg.any():  # metafor: while (tau2 + adj < tau2.min) adj <- adj/2
-            adj = np.where(neg, adj / 2, adj)
-            neg = t + adj < 0
-        new = t + adj
-        change = np.abs(t - new)
-        tau2[active] = new
-        iters[active] += 1
-        failed = iters[active] > con["maxiter"]
-        conv[active[failed]] = False
-        active = active[(change > con["threshold"]) & ~failed]
+    """ML, REML or EB for every row: metafor's start, then :func:`.tau2_solver.solve_tau2`."""
+    tau2, conv, iters, reason = solve_tau2(
+        lambda rows, t: _score(R.subset(rows), t, method), _he_raw(R)[0], con)
     if con["ll0check"] and method in ("ML", "REML"):
         reml = method == "REML"
         cand = np.flatnonzero(conv & (tau2 > con["threshold"]))
@@ -211,12 +206,12 @@ def _fisher_scoring(R: _Rows, method, con):
     tau2 = np.maximum(0.0, tau2)
     w = R.weights(tau2)
     if method == "ML":
-        se = np.sqrt(2 / (w * w).sum(axis=1))
+        se = np.sqrt(2 / (w * w).sum(axis=0))
     elif method == "REML":
         se = np.sqrt(2 / R.sum_p2(w))
     else:
-        se = np.sqrt(2 * R.k**2 / (R.k - 1) / w.sum(axis=1) ** 2)
-    return tau2, se, conv, iters
+        se = np.sqrt(2 * R.k**2 / (R.k - 1) / w.sum(axis=0) ** 2)
+    return tau2, se, conv, iters, reason
 
 
 def _paule_mandel(R: _Rows, con):
@@ -239,7 +234,7 @@ def _paule_mandel(R: _Rows, con):
         f = q - target[active]
         lo[active] = np.where(f > 0, t, lo[active])
         hi[active] = np.where(f <= 0, t, hi[active])
-        deriv = -(w * w * r * r).sum(axis=1)
+        deriv = -(w * w * r * r).sum(axis=0)
         with np.errstate(divide="ignore", invalid="ignore"):
             new = t - f / deriv
         l_, h_ = lo[active], hi[active]
@@ -255,7 +250,7 @@ def _paule_mandel(R: _Rows, con):
         active = active[~done & ~failed]
     tau2 = np.maximum(0.0, tau2)
     w = R.weights(tau2)
-    se = np.sqrt(2 * R.k**2 / (R.k - 1) / w.sum(axis=1) ** 2)
+    se = np.sqrt(2 * R.k**2 / (R.k - 1) / w.sum(axis=0) ** 2)
     return tau2, se, conv, iters
 
 
@@ -272,7 +267,8 @@ def rma_batch(yi: Any, vi: Any, method: str = "REML", test: str = "z", level: fl
     method : str
         As :func:`evsynth.pooling.rma.rma`: FE/EE, DL, HE, HS, SJ, ML, REML, EB, PM.
     test : str
-        "z" or "knha". Rows with k = 1 use z, as metafor does.
+        "z", "knha" (Knapp-Hartung) or "adhoc" (Knapp-Hartung with the scaling factor truncated
+        at 1), as :func:`evsynth.pooling.rma.rma`. Rows with k = 1 use z, as metafor does.
     level : float
         Confidence level in percent (or proportion).
     control : dict, optional
@@ -281,7 +277,9 @@ def rma_batch(yi: Any, vi: Any, method: str = "REML", test: str = "z", level: fl
     Returns
     -------
     BatchResult
-        Arrays of length n that equal ``rma`` row by row. Rows with k = 0 are NaN.
+        Arrays of length n that equal ``rma`` row by row. Rows with k = 0 are NaN. ML, REML and
+        EB are solved to the optimum (:mod:`evsynth.pooling.tau2_solver`); ``reason`` says why a
+        row did not converge ("" otherwise).
 
     Warns
     -----
@@ -301,48 +299,63 @@ def rma_batch(yi: Any, vi: Any, method: str = "REML", test: str = "z", level: fl
             raise ValueError(f"control has unknown key(s) {unknown}; valid keys: {sorted(con)}")
         con.update(control)
     y, v, m = _validate(yi, vi)
-    n = y.shape[0]
-    k = m.sum(axis=1)
+    # studies x meta-analyses: sums over the (few) studies run along contiguous rows, which is
+    # several times faster than reducing along the last axis of (many, few) arrays
+    y, v, m = (np.ascontiguousarray(a.T) for a in (y, v, m))
+    n = y.shape[1]
+    k = m.sum(axis=0)
     tau2 = np.zeros(n)
     se_tau2 = np.full(n, np.nan)
     conv = np.ones(n, dtype=bool)
     iters = np.zeros(n, dtype=int)
+    reason = np.full(n, "", dtype=object)
 
     yc = _centered(y, m)  # metafor estimates tau2 from mean-centred outcomes
     re_rows = np.flatnonzero(k >= 2)
     if method != "FE" and re_rows.size:
-        R = _Rows(yc[re_rows], v[re_rows], m[re_rows])
+        R = _Rows(yc[:, re_rows], v[:, re_rows], m[:, re_rows])
+        why = np.full(re_rows.size, "", dtype=object)
         if method in ("DL", "HE", "HS", "SJ"):
             t, s = _closed_form(R, method)
             c, it = np.ones(re_rows.size, bool), np.zeros(re_rows.size, int)
         elif method == "PM":
             t, s, c, it = _paule_mandel(R, con)
+            why[~c] = "PM root finding reached the iteration limit"
         else:
-            t, s, c, it = _fisher_scoring(R, method, con)
+            t, s, c, it, why = _fisher_scoring(R, method, con)
         tau2[re_rows], se_tau2[re_rows], conv[re_rows], iters[re_rows] = t, s, c, it
+        reason[re_rows] = why
         if not c.all():
             bad = re_rows[~c]
-            warnings.warn(f"{method} did not converge in {bad.size} row(s) (first: row {bad[0]}, "
-                          f"after {iters[bad[0]] - 1} iterations); converged=False there.",
+            warnings.warn(f"{method} did not converge in {bad.size} row(s) (first: row {bad[0]}: "
+                          f"{reason[bad[0]]}); converged=False there, see BatchResult.reason.",
                           RuntimeWarning, stacklevel=2)
 
     # coefficients
     R = _Rows(y, v, m)
     with np.errstate(divide="ignore", invalid="ignore"):
         w = R.weights(tau2)
-        sw = w.sum(axis=1)
-        beta = (w * y).sum(axis=1) / sw
+        sw = w.sum(axis=0)
+        beta = (w * y).sum(axis=0) / sw
         var = 1 / sw
-        use_t = (test == "knha") & (k >= 2)
-        if test == "knha":
-            rss = (w * np.where(m, y - beta[:, None], 0.0) ** 2).sum(axis=1)
+        use_t = (test in KNHA_TESTS) & (k >= 2)
+        s2w = np.ones(n)
+        if test in KNHA_TESTS:
+            rss = (w * np.where(m, y - beta[None, :], 0.0) ** 2).sum(axis=0)
             s2w = np.where(rss <= np.finfo(float).eps, 0.0, rss / (k - 1))
-            var = np.where(use_t, s2w * var, var)
+            if test == "adhoc":  # metafor: s2w[s2w < 1] <- 1
+                s2w = np.maximum(1.0, s2w)
+            s2w = np.where(use_t, s2w, 1.0)
+            var = s2w * var
         se = np.sqrt(var)
         stat = beta / se
         ddf = np.maximum(k - 1, 1)
-        pval = np.where(use_t, 2 * stats.t.sf(np.abs(stat), ddf), 2 * stats.norm.sf(np.abs(stat)))
-        crit = np.where(use_t, stats.t.isf(alpha / 2, ddf), stats.norm.isf(alpha / 2))
+        pval = 2 * stats.norm.sf(np.abs(stat))
+        crit = np.full(n, stats.norm.isf(alpha / 2))
+        if use_t.any():
+            pval[use_t] = 2 * stats.t.sf(np.abs(stat[use_t]), ddf[use_t])
+            dfs, inv = np.unique(ddf[use_t], return_inverse=True)  # one quantile per distinct df
+            crit[use_t] = stats.t.isf(alpha / 2, dfs)[inv]
         ci_lb, ci_ub = beta - crit * se, beta + crit * se
         half = crit * np.sqrt(se**2 + tau2)
         pi_lb, pi_ub = beta - half, beta + half
@@ -368,8 +381,8 @@ def rma_batch(yi: Any, vi: Any, method: str = "REML", test: str = "z", level: fl
     for arr in (beta, se, stat, pval, ci_lb, ci_ub, pi_lb, pi_ub, tau2, QE, QEp, I2, H2):
         arr[empty] = np.nan
     return BatchResult(
-        beta=beta, se=se, zval=stat if test == "z" else None, tval=stat if test == "knha" else None,
+        beta=beta, se=se, zval=stat if test == "z" else None, tval=stat if test in KNHA_TESTS else None,
         pval=pval, ci_lb=ci_lb, ci_ub=ci_ub, pi_lb=pi_lb, pi_ub=pi_ub, tau2=tau2, se_tau2=se_tau2,
         I2=I2, H2=H2, QE=QE, QEp=QEp, k=k, converged=conv, iterations=iters, method=method,
-        test=test, level=level,
+        test=test, level=level, s2w=s2w, reason=reason,
     )

@@ -30,7 +30,7 @@ from scipy import stats
 
 from .batch import rma_batch
 from .results import BatchResult, RMAResult
-from .rma import level_to_alpha, rma
+from .rma import KNHA_TESTS, level_to_alpha, rma
 
 __all__ = [
     "FunnelData",
@@ -69,8 +69,8 @@ def _labels(res: RMAResult) -> list:
 
 def _batch_frame(b: BatchResult, index: list) -> pd.DataFrame:
     """metafor's ``list.rma`` columns of leave1out()/cumul() from a batch of fits."""
-    stat_name = "tval" if b.test == "knha" else "zval"
-    stat = b.tval if b.test == "knha" else b.zval
+    stat_name = "zval" if b.tval is None else "tval"
+    stat = b.zval if b.tval is None else b.tval
     return pd.DataFrame(
         {"estimate": b.beta, "se": b.se, stat_name: stat, "pval": b.pval, "ci_lb": b.ci_lb,
          "ci_ub": b.ci_ub, "Q": b.QE, "Qp": b.QEp, "tau2": b.tau2, "I2": b.I2, "H2": b.H2},
@@ -206,12 +206,14 @@ def influence(res: RMAResult, *, control: dict | None = None) -> pd.DataFrame:
     hat = w / w.sum()
     tau2_del = b.tau2
     s2w_del = np.ones(k)
-    if res.test == "knha":
+    if res.test in KNHA_TESTS:
         for i in range(k):
             keep = np.arange(k) != i
             wi = 1 / (v[keep] + tau2_del[i])
             rss = float(np.sum(wi * (y[keep] - b.beta[i]) ** 2))
             s2w_del[i] = 0.0 if rss <= np.finfo(float).eps else rss / (k - 1 - p)
+            if res.test == "adhoc":
+                s2w_del[i] = max(1.0, s2w_del[i])
     resid = y - b.beta
     resid[np.abs(resid) < 100 * np.finfo(float).eps] = 0.0
     se_resid = np.sqrt(v * s2w_del + b.se**2 + tau2_del * s2w_del)
@@ -290,12 +292,13 @@ def regtest(res: RMAResult, *, control: dict | None = None) -> RegtestResult:
                          "is not defined")
     fit = rma(res.yi, res.vi, method=res.method, test=res.test, level=res.level,
               mods=sei, control=control)
-    stat = np.atleast_1d(fit.tval if res.test == "knha" else fit.zval)
+    use_t = res.test in KNHA_TESTS
+    stat = np.atleast_1d(fit.tval if use_t else fit.zval)
     return RegtestResult(
-        zval=None if res.test == "knha" else float(stat[1]),
-        tval=float(stat[1]) if res.test == "knha" else None,
+        zval=None if use_t else float(stat[1]),
+        tval=float(stat[1]) if use_t else None,
         pval=float(np.atleast_1d(fit.pval)[1]),
-        dfs=res.k - 2 if res.test == "knha" else None,
+        dfs=res.k - 2 if use_t else None,
         est=float(np.atleast_1d(fit.beta)[0]), ci_lb=float(np.atleast_1d(fit.ci_lb)[0]),
         ci_ub=float(np.atleast_1d(fit.ci_ub)[0]), predictor="sei", fit=fit,
     )

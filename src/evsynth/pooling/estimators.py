@@ -1,8 +1,11 @@
 """Estimators of the between-study variance tau^2 for the univariate random-effects model.
 
-Each estimator follows metafor 3.8 ``rma.uni()`` line by line (Viechtbauer, 2005, J Educ Behav
-Stat 30:261-293; Viechtbauer, 2010, J Stat Softw 36(3)), including its truncation of tau^2 at 0,
-its Fisher-scoring step-halving and stopping rule, and its standard errors of tau^2.
+Each estimator follows metafor 3.8 ``rma.uni()`` (Viechtbauer, 2005, J Educ Behav Stat
+30:261-293; Viechtbauer, 2010, J Stat Softw 36(3)), including its truncation of tau^2 at 0, its
+starting value and estimating equations for ML/REML/EB and its standard errors of tau^2. The
+ML/REML/EB equations are solved to the optimum by the safeguarded Newton method of
+:mod:`evsynth.pooling.tau2_solver` rather than stopped where metafor's default Fisher-scoring
+rule stops.
 
 Notation: y are the observed effects, v their sampling variances, X the k x p design matrix,
 W = diag(w) a weight matrix, and P = W - W X (X'W X)^{-1} X'W. As in metafor, the estimators use
@@ -16,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import optimize, stats
+
+from .tau2_solver import solve_tau2
 
 __all__ = [
     "RE_METHODS",
@@ -37,16 +42,18 @@ RE_METHODS = ("DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")
 def default_control() -> dict:
     """Default control settings.
 
-    threshold : Fisher-scoring convergence criterion on |change in tau2| (metafor's 1e-5, so that
-        default fits follow metafor's default iterations step by step; pass 1e-12 for more digits).
-    maxiter : maximum Fisher-scoring iterations (metafor: 100).
-    stepadj : step-length factor of the Fisher-scoring updates (metafor: 1).
+    threshold : convergence criterion of the ML/REML/EB root finder on |change in tau2|, relative
+        to max(1, tau2). evsynth converges to the optimum (1e-12); metafor's default 1e-5 stops
+        Fisher scoring short of it (by up to 7.6e-6 in REML tau2 on the simulated analyses of
+        tests/reference/batch.R; docs/divergences/pooling.md).
+    maxiter : maximum iterations of the root finder (metafor: 100).
+    stepadj : step-length factor of the updates (metafor: 1).
     tol : absolute tolerance of the root finders for the PM estimator and the Q-profile CI
         (metafor's uniroot default is eps^0.25 ~ 1.2e-4; here 1e-12, see
         docs/divergences/pooling.md).
     ll0check : check whether the ML/REML log-likelihood at tau2 = 0 is higher (metafor: TRUE).
     """
-    return {"threshold": 1e-5, "maxiter": 100, "stepadj": 1.0, "tol": 1e-12, "ll0check": True}
+    return {"threshold": 1e-12, "maxiter": 100, "stepadj": 1.0, "tol": 1e-12, "ll0check": True}
 
 
 @dataclass
@@ -57,6 +64,7 @@ class Tau2Estimate:
     se_tau2: float
     converged: bool = True
     iterations: int = 0
+    reason: str = ""
 
 
 def projection(X: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -146,55 +154,47 @@ def _loglik(y, v, X, tau2, reml):
     return -0.5 * k * np.log(2 * np.pi) - 0.5 * np.sum(np.log(v + tau2)) - 0.5 * rss
 
 
-def fisher_step(y, v, X, tau2, method):
-    """One Fisher-scoring increment for ML, REML or EB (Viechtbauer, 2005, eqs. 12-14).
+def score_terms(y, v, X, tau2, method):
+    """Estimating function g, its derivative and the Fisher information at tau2.
 
-    Returns (adj, w, P) where adj is the unscaled increment of tau2.
+    See :mod:`evsynth.pooling.tau2_solver` for the formulas (metafor's Fisher-scoring numerator
+    and denominator, and the analytic derivative of the numerator, using dP/dtau2 = -PP).
     """
     k, p = X.shape
     w = 1.0 / (v + tau2)
     P = projection(X, w)
     Py = P @ y
+    PPy = Py @ Py
+    if method == "EB":
+        c = k / (k - p)
+        return float(y @ Py * c - k), float(-PPy * c), float(w.sum())
+    PPPy = float(Py @ P @ Py)
     if method == "ML":
-        adj = (Py @ Py - w.sum()) / np.sum(w**2)
-    elif method == "REML":
-        adj = (Py @ Py - np.trace(P)) / np.sum(P * P)  # tr(PP) = sum(P*P), P symmetric
-    else:  # EB (Morris, 1983)
-        adj = (y @ Py * k / (k - p) - k) / w.sum()
-    return float(adj), w, P
+        w2 = float(np.sum(w**2))
+        return float(PPy - w.sum()), -2 * PPPy + w2, w2
+    trPP = float(np.sum(P * P))
+    return float(PPy - np.trace(P)), -2 * PPPy + trPP, trPP
 
 
 def _fisher_scoring(y, v, X, k, p, method, con):
-    tau2 = max(0.0, _he_raw(y, v, X, k, p))
-    converged, it, change = True, 0, con["threshold"] + 1
-    while change > con["threshold"]:
-        it += 1
-        old = tau2
-        adj, _, _ = fisher_step(y, v, X, tau2, method)
-        adj *= con["stepadj"]
-        if np.isnan(adj):
-            adj = 0.0
-        if tau2 == 0.0 and adj < 0:
-            adj = 0.0  # metafor halves adj until tau2 + adj >= 0, which ends at exactly 0 here
-        while tau2 + adj < 0:
-            adj /= 2
-        tau2 = tau2 + adj
-        change = abs(old - tau2)
-        if it > con["maxiter"]:
-            converged = False
-            break
+    """ML, REML or EB: metafor's start, then the safeguarded root finder of :mod:`.tau2_solver`."""
+    def score(_rows, t):
+        g, dg, info = score_terms(y, v, X, float(t[0]), method)
+        return np.array([g]), np.array([dg]), np.array([info])
+
+    t, c, its, why = solve_tau2(score, np.array([max(0.0, _he_raw(y, v, X, k, p))]), con)
+    tau2, converged, it, reason = float(t[0]), bool(c[0]), int(its[0]), str(why[0])
     if not converged:
         warnings.warn(
-            f"{method} Fisher scoring did not converge after {it - 1} iterations "
-            f"(threshold={con['threshold']}, last change={change:.3g}); returning the last iterate "
-            "with converged=False. Try control={'stepadj': 0.5, 'maxiter': 1000}.",
+            f"{method} estimation of tau2 did not converge: {reason}; returning the last iterate "
+            "with converged=False. Try control={'maxiter': 1000}.",
             RuntimeWarning, stacklevel=4,
         )
     if converged and method in ("ML", "REML") and con["ll0check"]:
         ll0 = _loglik(y, v, X, 0.0, method == "REML")
         ll = _loglik(y, v, X, tau2, method == "REML")
         if ll0 - ll > np.finfo(float).eps ** 0.25 and tau2 > con["threshold"]:
-            warnings.warn(f"{method} Fisher scoring may have gotten stuck at a local maximum; "
+            warnings.warn(f"{method} estimation may have gotten stuck at a local maximum; "
                           "setting tau2 = 0 (as metafor does).", RuntimeWarning, stacklevel=4)
             tau2 = 0.0
     tau2 = max(0.0, tau2)
@@ -206,7 +206,7 @@ def _fisher_scoring(y, v, X, k, p, method, con):
         se = np.sqrt(2 / np.sum(P * P))
     else:
         se = np.sqrt(2 * k**2 / (k - p) / w.sum() ** 2)
-    return Tau2Estimate(tau2, float(se), converged, it)
+    return Tau2Estimate(tau2, float(se), converged, it, reason)
 
 
 def _pm(y, v, X, k, p, con):
@@ -237,7 +237,8 @@ def _pm(y, v, X, k, p, con):
     tau2 = max(0.0, tau2)
     w = 1.0 / (v + tau2)
     se = np.sqrt(2 * k**2 / (k - p) / w.sum() ** 2)
-    return Tau2Estimate(tau2, float(se), conv, it)
+    reason = "" if conv else f"PM root finding did not converge after {it} iterations"
+    return Tau2Estimate(tau2, float(se), conv, it, reason)
 
 
 def estimate_tau2(yi: np.ndarray, vi: np.ndarray, X: np.ndarray, method: str,

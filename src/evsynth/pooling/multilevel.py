@@ -36,10 +36,14 @@ from scipy import optimize, stats
 
 from .mh import _check_level
 
-__all__ = ["MVResult", "rma_mv"]
+__all__ = ["METHODS", "TESTS", "MVResult", "rma_mv", "time_course"]
 
 METHODS = ("REML", "ML")
-TESTS = ("z", "t")
+#: metafor ``rma.mv`` tests: z; t with k - p df (``dfs="residual"``); Knapp-Hartung ("knha": the
+#: variance of the coefficients scaled by s2w = r'M^-1 r / (k - p), t with k - p df) and "adhoc"
+#: (s2w truncated at 1) as in metafor >= 4.0.
+TESTS = ("z", "t", "knha", "adhoc")
+T_TESTS = ("t", "knha", "adhoc")
 
 
 @dataclass
@@ -50,7 +54,8 @@ class MVResult:
     ----------
     beta, se, zval, tval, pval, ci_lb, ci_ub : float
         Pooled estimate and its inference; ``zval`` for ``test="z"`` (``tval`` None), ``tval``
-        for ``test="t"`` (t distribution with ``ddf = k - p`` df, as metafor's default).
+        for ``test="t"``, ``"knha"`` or ``"adhoc"`` (t distribution with ``ddf = k - p`` df, as
+        metafor's default ``dfs="residual"``).
     vb : ndarray
         1 x 1 variance of ``beta``.
     sigma2 : ndarray
@@ -68,6 +73,14 @@ class MVResult:
         Newton polish iterations after L-BFGS-B.
     yi, vi, X, study, effect : ndarray
         The data the model was fitted to.
+    ddf : int or None
+        t / F denominator df (``k - p``) under t, knha and adhoc.
+    s2w : float
+        Knapp-Hartung factor applied to ``vb`` (1 unless ``test`` is knha or adhoc).
+    QM, QMp : float
+        Omnibus test of the moderators (chi-square; F with ``(m, ddf)`` df under t/knha/adhoc).
+    coef_names : list of str or None
+        Coefficient names (set by :func:`time_course`: the windows).
     """
 
     beta: float
@@ -97,15 +110,17 @@ class MVResult:
     study: np.ndarray
     effect: np.ndarray
     ddf: Any = None
+    s2w: float = 1.0
     QM: float = float("nan")
     QMp: float = float("nan")
+    coef_names: list | None = None
     extra: dict = field(default_factory=dict)
 
     def summary_frame(self) -> pd.DataFrame:
         """Coefficient table (one row per coefficient); variance components, QE, QM in ``DataFrame.attrs``."""
-        stat_name = "t" if self.test == "t" else "z"
-        stat = self.tval if self.test == "t" else self.zval
-        names = ["intrcpt"] if self.p == 1 else [f"b{i}" for i in range(self.p)]
+        stat_name = "z" if self.tval is None else "t"
+        stat = self.zval if self.tval is None else self.tval
+        names = self.coef_names or (["intrcpt"] if self.p == 1 else [f"b{i}" for i in range(self.p)])
         df = pd.DataFrame(
             {"estimate": np.atleast_1d(self.beta), "se": np.atleast_1d(self.se), stat_name: np.atleast_1d(stat),
              "pval": np.atleast_1d(self.pval), "ci_lb": np.atleast_1d(self.ci_lb),
@@ -350,8 +365,12 @@ def rma_mv(yi, vi, study, effect=None, *, method: str = "REML", level: float = 9
         Restricted or full maximum likelihood for ``sigma2``.
     level : float
         Confidence level in percent.
-    test : {"z", "t"}
+    test : {"z", "t", "knha", "adhoc"}
         Normal or t-based inference (t with ``k - p`` df, metafor's default ``dfs="residual"``).
+        "knha" also scales the variance of the coefficients by the Knapp & Hartung (2003) factor
+        ``s2w = r' M^-1 r / (k - p)`` (``r = y - X beta``, ``M`` the marginal variance of ``y``),
+        and "adhoc" truncates ``s2w`` at 1 (metafor >= 4.0 ``rma.mv(test="knha"/"adhoc")``,
+        which metafor labels experimental for multilevel models).
     mods : array_like, optional
         Moderators (k rows, one column per moderator), as metafor's ``mods=``. With moderators
         ``beta``, ``se``, ``zval``/``tval``, ``pval``, ``ci_lb`` and ``ci_ub`` are arrays (one per
@@ -410,9 +429,16 @@ def rma_mv(yi, vi, study, effect=None, *, method: str = "REML", level: float = 9
     d = model.parts(s2)
     beta = d["beta"]
     vb = d["vb"]
+    s2w = 1.0
+    if test in ("knha", "adhoc"):
+        rss = float(np.sum(d["r"] * d["ViR"]))  # r' M^-1 r (padding rows contribute 0)
+        s2w = 0.0 if rss <= np.finfo(float).eps else rss / (k - p)
+        if test == "adhoc":
+            s2w = max(1.0, s2w)
+        vb = s2w * vb
     se = np.sqrt(np.diag(vb))
     stat = beta / se
-    if test == "t":
+    if test in T_TESTS:
         ddf = k - p
         crit = stats.t.isf((100 - lv) / 200, ddf)
         pval = 2 * stats.t.sf(np.abs(stat), ddf)
@@ -430,7 +456,7 @@ def rma_mv(yi, vi, study, effect=None, *, method: str = "REML", level: float = 9
     if test_idx.size:
         b, V = beta[test_idx], vb[np.ix_(test_idx, test_idx)]
         qm = float(b @ np.linalg.solve(V, b))
-        if test == "t":
+        if test in T_TESTS:
             qm /= test_idx.size
             qmp = float(stats.f.sf(qm, test_idx.size, k - p))
         else:
@@ -438,13 +464,13 @@ def rma_mv(yi, vi, study, effect=None, *, method: str = "REML", level: float = 9
     one = p == 1
     pick = (lambda a: float(np.ravel(a)[0])) if one else (lambda a: np.asarray(a, float))
     return MVResult(
-        beta=pick(beta), se=pick(se), zval=None if test == "t" else pick(stat),
-        tval=pick(stat) if test == "t" else None, pval=pick(pval), ci_lb=pick(beta - crit * se),
+        beta=pick(beta), se=pick(se), zval=None if test in T_TESTS else pick(stat),
+        tval=pick(stat) if test in T_TESTS else None, pval=pick(pval), ci_lb=pick(beta - crit * se),
         ci_ub=pick(beta + crit * se), vb=vb, sigma2=s2, QE=qe, QEp=float(stats.chi2.sf(qe, k - p)),
         k=k, n_studies=model.n_studies, n_effects=model.n_effects, p=p,
         logLik=float(model.loglik(s2, d)), method=method, test=test, level=lv,
         converged=converged, iterations=iters, yi=y, vi=v, X=X, study=s, effect=e, ddf=ddf,
-        QM=qm, QMp=qmp,
+        QM=qm, QMp=qmp, s2w=s2w,
     )
 
 
@@ -466,3 +492,68 @@ def _design(mods, k: int, intercept: bool) -> np.ndarray:
     if np.linalg.matrix_rank(X) < X.shape[1]:
         raise ValueError("rma_mv: the model matrix (intercept and mods) is rank deficient")
     return X
+
+
+def time_course(yi, vi, study, effect, window, *, windows=None, method: str = "REML", test: str = "z",
+                level: float = 95) -> MVResult:
+    """The multilevel time-course model: one mean per time window, estimates nested in studies.
+
+    metafor: ``rma.mv(yi, vi, mods = ~ factor(window) - 1, random = ~ 1 | study/effect,
+    method = method, test = test, level = level)`` -- the repeated time points of a trial share its
+    study-level random effect instead of counting as independent studies (Konstantopoulos, 2011,
+    Res Synth Methods 2:61-76).
+
+    Parameters
+    ----------
+    yi, vi, study, effect : array_like
+        As :func:`rma_mv` (``effect`` labels the estimate within its study, e.g. comparison and
+        time point; ``None``: every row is its own inner level).
+    window : array_like
+        The time window of each estimate.
+    windows : sequence, optional
+        Order of the window coefficients (default: order of first appearance). Every value of
+        ``window`` must be listed; listed windows without estimates are dropped.
+    method : {"REML", "ML"}
+        Estimator of the variance components. The univariate-only estimators (DL, PM, ...) have no
+        multilevel counterpart in metafor and are rejected.
+    test : {"z", "t", "knha", "adhoc"}
+        As :func:`rma_mv`: z, t with k - p df (metafor's ``dfs="residual"``), Knapp-Hartung or
+        Knapp-Hartung with the factor truncated at 1.
+    level : float
+        Confidence level in percent.
+
+    Returns
+    -------
+    MVResult
+        One coefficient per window present (``coef_names`` are the window labels, ``p`` their
+        number); ``QM`` tests that all window means are 0.
+
+    Raises
+    ------
+    ValueError
+        Naming the argument: ``method`` or ``test`` not supported, ``window`` of the wrong length
+        or with a missing value or a value not in ``windows``, and every :func:`rma_mv` input error.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method: the multilevel time-course model is estimated by "
+                         f"{' or '.join(METHODS)} (metafor rma.mv); got {method!r}")
+    if test not in TESTS:
+        raise ValueError(f"test must be one of {', '.join(TESTS)}; got {test!r}")
+    win = np.asarray(window, dtype=object).ravel()
+    k = len(np.ravel(np.asarray(yi, dtype=float)))
+    if len(win) != k:
+        raise ValueError(f"window has length {len(win)} but yi has length {k}")
+    for i, lab in enumerate(win):
+        if lab is None or (np.ndim(lab) == 0 and pd.isna(lab)):
+            raise ValueError(f"window[{i}] is missing; every estimate needs a window")
+    present = list(dict.fromkeys(win.tolist()))
+    if windows is not None:
+        order = list(windows)
+        unknown = [w for w in present if w not in order]
+        if unknown:
+            raise ValueError(f"window: value {unknown[0]!r} is not in windows={order!r}")
+        present = [w for w in order if w in set(present)]
+    X = np.column_stack([(win == w).astype(float) for w in present])
+    res = rma_mv(yi, vi, study, effect, method=method, test=test, level=level, mods=X, intercept=False)
+    res.coef_names = [str(w) for w in present]
+    return res

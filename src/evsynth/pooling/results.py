@@ -87,10 +87,11 @@ class RMAResult:
     ----------
     beta, se, zval, tval, pval, ci_lb, ci_ub : float or ndarray
         Coefficients and their inference. ``zval`` is set for ``test="z"`` (``tval`` None) and
-        ``tval`` for ``test="knha"`` (``zval`` None). Floats for intercept-only models, arrays
+        ``tval`` for ``test="knha"`` or ``"adhoc"`` (``zval`` None). Floats for intercept-only models, arrays
         (one per column of ``X``) with moderators.
     vb : ndarray
-        Variance-covariance matrix of the coefficients (p x p), Knapp-Hartung adjusted if knha.
+        Variance-covariance matrix of the coefficients (p x p), Knapp-Hartung adjusted under knha
+        / adhoc (scaled by ``s2w``; under adhoc ``s2w >= 1``).
     pi_lb, pi_ub : float or None
         Prediction interval for the true effect (metafor ``predict()``): beta -/+ crit *
         sqrt(se^2 + tau2), crit from z or, under knha, t with k - p df. None with moderators.
@@ -108,9 +109,11 @@ class RMAResult:
     k, p : int
         Number of studies and of coefficients.
     method, test, level : str, str, float
-        Estimator, test ("z" or "knha"), confidence level in percent.
+        Estimator, test ("z", "knha" or "adhoc"), confidence level in percent.
     converged : bool
         False when an iterative estimator did not converge (a RuntimeWarning was issued).
+    reason : str
+        Why it did not converge ("" when it did).
     iterations : int
         Fisher-scoring (or root-finding) iterations used; 0 for closed-form estimators.
     weights : ndarray
@@ -172,6 +175,7 @@ class RMAResult:
     s2w: float = 1.0
     vt: float = float("nan")
     loglik: float = float("nan")
+    reason: str = ""
     subgroups: SubgroupResult | None = None
     extra: dict = field(default_factory=dict)
 
@@ -182,8 +186,8 @@ class RMAResult:
         Columns: estimate, se, z (or t under knha), pval, ci_lb, ci_ub. The heterogeneity
         statistics of :meth:`heterogeneity_frame` are copied into ``DataFrame.attrs``.
         """
-        stat_name = "t" if self.test == "knha" else "z"
-        stat = self.tval if self.test == "knha" else self.zval
+        stat_name = "z" if self.tval is None else "t"
+        stat = self.zval if self.tval is None else self.tval
         df = pd.DataFrame(
             {
                 "estimate": np.atleast_1d(self.beta).astype(float),
@@ -243,7 +247,9 @@ class BatchResult:
     """Results of :func:`evsynth.pooling.batch.rma_batch`: one entry per row (meta-analysis).
 
     All fields are 1-D float arrays of length n (``k`` int, ``converged`` bool). ``zval`` is set
-    for test="z" and ``tval`` for test="knha" (the other is None). Rows with k = 0 are NaN.
+    for test="z" and ``tval`` for test="knha" / "adhoc" (the other is None). Rows with k = 0 are
+    NaN. ``reason`` is "" for every row that reached the optimum (or needs no iteration) and
+    says why otherwise (e.g. iteration limit reached, with the bracket left).
     """
 
     beta: np.ndarray
@@ -267,19 +273,22 @@ class BatchResult:
     method: str
     test: str
     level: float
+    s2w: np.ndarray | None = None
+    reason: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.beta.shape[0])
 
     def to_frame(self) -> pd.DataFrame:
         """One row per meta-analysis with all result fields as columns."""
-        stat_name = "tval" if self.test == "knha" else "zval"
-        stat = self.tval if self.test == "knha" else self.zval
+        stat_name = "zval" if self.tval is None else "tval"
+        stat = self.zval if self.tval is None else self.tval
         cols = {"k": self.k, "beta": self.beta, "se": self.se}
         cols[stat_name] = stat
         cols.update(pval=self.pval, ci_lb=self.ci_lb, ci_ub=self.ci_ub, pi_lb=self.pi_lb,
                     pi_ub=self.pi_ub, tau2=self.tau2, se_tau2=self.se_tau2, I2=self.I2, H2=self.H2,
-                    QE=self.QE, QEp=self.QEp, converged=self.converged, iterations=self.iterations)
+                    QE=self.QE, QEp=self.QEp, converged=self.converged, iterations=self.iterations,
+                    reason=self.reason if self.reason is not None else np.full(len(self), ""))
         df = pd.DataFrame(cols)
         df.attrs.update(method=self.method, test=self.test, level=self.level)
         return df

@@ -27,10 +27,15 @@ from .estimators import (
     qprofile_ci,
 )
 from .results import RMAResult, SubgroupResult
+from .subgroups import subgroup_test
 
-__all__ = ["TESTS", "level_to_alpha", "rma", "validate_yi_vi"]
+__all__ = ["KNHA_TESTS", "TESTS", "level_to_alpha", "rma", "validate_yi_vi"]
 
-TESTS = ("z", "knha")
+#: Accepted values of ``test`` (metafor's names): normal theory, Knapp-Hartung, and Knapp-Hartung
+#: with the scaling factor truncated at 1 (metafor's ``test="adhoc"``).
+TESTS = ("z", "knha", "adhoc")
+#: Tests that scale the variance by the Knapp-Hartung factor and use t / F distributions.
+KNHA_TESTS = ("knha", "adhoc")
 
 
 # --------------------------------------------------------------------------- validation
@@ -154,7 +159,7 @@ def _fit(y, v, X, names, method, test, alpha, tau2_fixed, con, slab, level) -> R
     if k == 1 and test != "z":
         warnings.warn('Setting test="z" since k = 1 (as metafor does).', UserWarning, stacklevel=3)
         test = "z"
-    if method == "FE" and test == "knha":
+    if method == "FE" and test in KNHA_TESTS:
         warnings.warn("The Knapp-Hartung method is not meant to be used with FE models.",
                       UserWarning, stacklevel=3)
     if method != "FE" and k > 1 and k == p and tau2_fixed is None:
@@ -178,9 +183,11 @@ def _fit(y, v, X, names, method, test, alpha, tau2_fixed, con, slab, level) -> R
     vb = np.linalg.inv(XtWX)
     beta = vb @ (X.T @ (w * y))
     s2w = 1.0
-    if test == "knha":
+    if test in KNHA_TESTS:
         rss = float(np.sum(w * (y - X @ beta) ** 2))
-        s2w = 0.0 if rss <= np.finfo(float).eps else rss / (k - p)  # no truncation (metafor default)
+        s2w = 0.0 if rss <= np.finfo(float).eps else rss / (k - p)
+        if test == "adhoc":  # metafor: s2w[s2w < 1] <- 1 (Knapp & Hartung 2003; Roever et al. 2015)
+            s2w = max(1.0, s2w)
         vb = s2w * vb
     se = np.sqrt(np.diag(vb))
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -194,7 +201,7 @@ def _fit(y, v, X, names, method, test, alpha, tau2_fixed, con, slab, level) -> R
         QM = float(bsub @ np.linalg.solve(vb[np.ix_(btt, btt)], bsub))
     except np.linalg.LinAlgError:
         QM = float("nan")
-    if test == "knha":
+    if test in KNHA_TESTS:
         ddf = k - p
         QM = QM / m
         QM_df = (m, ddf)
@@ -262,11 +269,12 @@ def _fit(y, v, X, names, method, test, alpha, tau2_fixed, con, slab, level) -> R
 
     return RMAResult(
         beta=out(beta), se=out(se), zval=out(stat) if test == "z" else None,
-        tval=out(stat) if test == "knha" else None, pval=out(pval), ci_lb=out(ci_lb),
+        tval=out(stat) if test in KNHA_TESTS else None, pval=out(pval), ci_lb=out(ci_lb),
         ci_ub=out(ci_ub), vb=vb, pi_lb=pi_lb, pi_ub=pi_ub, tau2=float(tau2), se_tau2=est.se_tau2,
         tau2_ci=tau2_ci, I2_ci=I2_ci, H2_ci=H2_ci, I2=float(I2), H2=float(H2), QE=float(QE),
         QEp=float(QEp), QM=QM, QMp=QMp, QM_df=QM_df, k=k, p=p, method=method, test=test,
-        level=level, converged=est.converged, iterations=est.iterations, weights=weights,
+        level=level, converged=est.converged, iterations=est.iterations, reason=est.reason,
+        weights=weights,
         yi=y, vi=v, X=X, slab=slab, coef_names=names, tau2_fixed=tau2_fixed is not None,
         ddf=ddf, s2w=s2w, vt=float(vt), loglik=float(loglik),
     )
@@ -296,14 +304,12 @@ def _subgroups(y, v, labs, method, test, alpha, con, slab, level) -> SubgroupRes
                          alpha, None, con, sub_slab, level)
     # separate tau2: FE model on the subgroup estimates (QE equals QM of mods=~grp, method="FE")
     est = np.array([fits[lab].beta for lab in order])
-    sev = np.array([fits[lab].se for lab in order]) ** 2
-    if np.any(~(sev > 0)):
-        bad = [lab for lab, s in zip(order, sev) if not s > 0]
+    ses = np.array([fits[lab].se for lab in order])
+    if np.any(~(ses > 0)):
+        bad = [lab for lab, s in zip(order, ses) if not s > 0]
         raise ValueError(f"subgroup: the estimate of subgroup(s) {bad} has zero variance; "
                          "cannot test subgroup differences")
-    wb = 1 / sev
-    Qb = float(np.sum(wb * (est - np.sum(wb * est) / wb.sum()) ** 2))
-    dfb = len(order) - 1
+    between = subgroup_test(est, ses)
     # common tau2: moderator model with dummy columns for all but the first label
     D = np.column_stack([(labs_arr == lab).astype(float) for lab in order[1:]])
     X = np.column_stack([np.ones(len(y)), D])
@@ -313,8 +319,8 @@ def _subgroups(y, v, labs, method, test, alpha, con, slab, level) -> SubgroupRes
         mfit = _fit(y, v, X, ["intrcpt"] + [str(s) for s in order[1:]], method, test, alpha, None,
                     con, slab, level)
         QMm, QMm_df, QMm_p = mfit.QM, mfit.QM_df, mfit.QMp
-    return SubgroupResult(fits=fits, Q_between=Qb, Q_between_df=dfb,
-                          Q_between_p=float(stats.chi2.sf(Qb, dfb)), QM_mods=QMm,
+    return SubgroupResult(fits=fits, Q_between=between.Q, Q_between_df=between.df,
+                          Q_between_p=between.p, QM_mods=QMm,
                           QM_mods_df=QMm_df, QM_mods_p=QMm_p, labels=order)
 
 
@@ -341,8 +347,11 @@ def rma(
     method : str
         "FE" (alias "EE"), "DL", "HE", "HS", "SJ", "ML", "REML" (default), "EB" or "PM".
     test : str
-        "z" (normal) or "knha" (Knapp-Hartung: t with k - p df, F for QM; the variance
-        adjustment factor is not truncated, metafor's default).
+        "z" (normal), "knha" (Knapp & Hartung, 2003: the variance of the coefficients is scaled
+        by s2w = sum w_i (y_i - x_i'b)^2 / (k - p), t with k - p df, F for QM; no truncation,
+        metafor's ``test="knha"``) or "adhoc" (the same with s2w truncated at 1, metafor's
+        ``test="adhoc"``; Roever, Knapp & Friede, 2015, BMC Med Res Methodol 15:99), so that
+        the interval is never narrower than with s2w = 1. The result records the test.
     level : float
         Confidence level, in percent (or as a proportion <= 1, as in metafor).
     mods : array-like or DataFrame, optional

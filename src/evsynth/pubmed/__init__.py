@@ -4,6 +4,7 @@ Modules
 -------
 client    the E-utilities HTTP client: all network access, retries, answer validation
 throttle  the cross-process request budget (3/s, or 10/s with an API key)
+search    ``search_pubmed``: date ranges, splitting searches past ESearch's 10,000-record cap
 retrieve  ``fetch``: search + batched EFetch into a resumable snapshot directory
 parser    ``parse_medline``: streaming MEDLINE XML parser
 cli       ``evsynth fetch``

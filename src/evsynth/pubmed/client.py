@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 import requests
 from lxml import etree
 
+from evsynth.errors import EvsynthError
 from evsynth.pubmed.throttle import FileThrottle
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "EutilsResponseError",
     "MissingRecordsError",
     "SearchResult",
+    "SearchTooLargeError",
     "resolve_eutils_url",
     "validate_pmids",
 ]
@@ -49,8 +51,8 @@ log = logging.getLogger("evsynth.pubmed")
 T = TypeVar("T")
 
 
-class EutilsError(RuntimeError):
-    """Base class of E-utilities failures."""
+class EutilsError(EvsynthError, RuntimeError):
+    """Base class of E-utilities failures (expected failures: shown as one line, no traceback)."""
 
 
 class EutilsResponseError(EutilsError):
@@ -73,6 +75,30 @@ class MissingRecordsError(EutilsPermanentError):
     def __init__(self, message: str, missing: Sequence[str]) -> None:
         super().__init__(message)
         self.missing = list(missing)
+
+
+class SearchTooLargeError(EutilsPermanentError):
+    """A search matches more records than one ESearch can return (see :data:`ESEARCH_MAX_RESULTS`).
+
+    Attributes
+    ----------
+    count : int
+        PubMed's ``<Count>`` for the search.
+    limit : int
+        The most records one search may return.
+    query_translation : str or None
+        How PubMed read the query.
+    phrases_not_found : list of str
+        ``ErrorList/PhraseNotFound`` of the answer.
+    """
+
+    def __init__(self, message: str, count: int, limit: int, query_translation: str | None = None,
+                 phrases_not_found: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.count = count
+        self.limit = limit
+        self.query_translation = query_translation
+        self.phrases_not_found = list(phrases_not_found)
 
 
 class _MissingInAnswer(EutilsResponseError):
@@ -396,16 +422,24 @@ class EutilsClient:
         maxdate: str | None = None,
         datetype: str = "pdat",
         page_size: int = 10_000,
+        limit: int = ESEARCH_MAX_RESULTS,
     ) -> SearchResult:
         """Search PubMed with the history server and collect every matching PMID.
 
         Pages with ``retstart`` (same ``WebEnv``) until all ``Count`` PMIDs are in hand.
 
+        Parameters
+        ----------
+        limit : int
+            The most records accepted (PubMed's own cap, 10,000, by default; tests use a small one).
+            :func:`evsynth.pubmed.search.search_pubmed` splits larger searches by date.
+
         Raises
         ------
+        SearchTooLargeError
+            The query matches more than ``limit`` records (split it by date).
         EutilsPermanentError
-            The query matches more than 10,000 records (split it by date), the count changed
-            between pages, or requests kept failing.
+            The count changed between pages, or requests kept failing.
         """
         if not term or not term.strip():
             raise ValueError("term: the search query is empty")
@@ -415,10 +449,11 @@ class EutilsClient:
         if mindate is not None:
             params.update(mindate=mindate, maxdate=maxdate, datetype=datetype)
         _, first = self.request("esearch.fcgi", dict(params, retstart=0), method="POST", validate=parse_esearch)
-        if first.count > ESEARCH_MAX_RESULTS:
-            raise EutilsPermanentError(
-                f"query matches {first.count} records; PubMed ESearch returns at most {ESEARCH_MAX_RESULTS}: "
-                "split the query by date (mindate/maxdate)"
+        if first.count > limit:
+            raise SearchTooLargeError(
+                f"query matches {first.count} records; PubMed ESearch returns at most {limit}: "
+                "split the query by date (mindate/maxdate)",
+                first.count, limit, first.query_translation, first.phrases_not_found,
             )
         pmids = list(first.pmids)
         while len(pmids) < first.count:

@@ -16,7 +16,7 @@ from typing import Any
 
 from lxml import etree
 
-__all__ = ["NCT_PATTERN", "RECORD_FIELDS", "MedlineParseError", "parse_medline"]
+__all__ = ["NCT_PATTERN", "RECORD_FIELDS", "MedlineParseError", "find_invalid_utf8", "parse_medline"]
 
 #: Keys of every dict yielded by :func:`parse_medline`, in table order.
 RECORD_FIELDS = (
@@ -49,6 +49,46 @@ _ROOT_TAGS = ("PubmedArticleSet",)
 
 class MedlineParseError(ValueError):
     """A file is not PubMed XML (wrong root element, malformed XML, or a record without a PMID)."""
+
+
+def find_invalid_utf8(path: str | os.PathLike[str], chunk_size: int = 1 << 20) -> tuple[int, int, int] | None:
+    """Locate the first byte of ``path`` that is not valid UTF-8, reading in chunks.
+
+    Returns
+    -------
+    (offset, line, byte) or None
+        Zero-based byte offset, one-based line number and the byte's value; ``None`` when the whole
+        file is valid UTF-8. A multi-byte sequence cut off by the end of the file counts as invalid.
+    """
+    offset, line, carry = 0, 1, b""
+    with open(path, "rb") as handle:
+        while True:
+            chunk = handle.read(chunk_size)
+            data = carry + chunk
+            if not data:
+                return None
+            try:
+                data.decode("utf-8")
+                good, carry = len(data), b""
+            except UnicodeDecodeError as exc:
+                if chunk and exc.reason == "unexpected end of data":  # a sequence split by the chunk boundary
+                    good, carry = exc.start, data[exc.start:]
+                else:
+                    return offset + exc.start, line + data.count(b"\n", 0, exc.start), data[exc.start]
+            line += data.count(b"\n", 0, good)
+            offset += good
+            if not chunk:
+                return None
+
+
+def describe_invalid_utf8(path: str | os.PathLike[str]) -> str | None:
+    """``"line L: byte 0xXX at offset N is not UTF-8 ..."`` for the first bad byte, or ``None``."""
+    bad = find_invalid_utf8(path)
+    if bad is None:
+        return None
+    offset, line, byte = bad
+    return (f"line {line}: byte 0x{byte:02X} at offset {offset} is not UTF-8 "
+            "(the file is in another encoding, e.g. Latin-1; save it as UTF-8)")
 
 
 def _child(elem: etree._Element | None, *path: str) -> etree._Element | None:
@@ -371,6 +411,11 @@ def parse_medline(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
                 while elem.getprevious() is not None:
                     del parent[0]
     except etree.XMLSyntaxError as exc:
+        text = str(exc)
+        if "Invalid bytes in character encoding" in text or "not proper UTF-8" in text:
+            where = describe_invalid_utf8(path)
+            if where:
+                raise MedlineParseError(f"{path}: {where}") from exc
         raise MedlineParseError(f"{path}: not well-formed XML: {exc}") from exc
     if not checked:
         _check_root(context.root, path)

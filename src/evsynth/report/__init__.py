@@ -11,12 +11,13 @@ from __future__ import annotations
 import html
 import platform
 from importlib import metadata
+from collections.abc import Mapping
 from pathlib import Path
 
-import pandas as pd
-
 from evsynth import __version__
-from evsynth.io import read_json, write_text
+from evsynth.analyses.options import AnalysisOptions
+from evsynth.io import write_text
+from evsynth.processed import read_document, read_table
 from evsynth.report import sections
 
 PACKAGES = ["numpy", "scipy", "pandas", "matplotlib", "snakemake", "lxml", "statsmodels"]
@@ -33,30 +34,33 @@ def software_versions() -> dict[str, str]:
     return versions
 
 
-def _read(processed: Path, name: str) -> pd.DataFrame:
-    return pd.read_csv(processed / name, keep_default_na=False, na_values=[""])
+#: registered processed tables and documents the report reads (name -> key in the report's data)
+TABLES = ["screening", "studies", "study_status", "pooled", "pooled_studies", "side_effects", "side_effects_other",
+          "summary_of_findings", "small_study_tests", "effects_not_computed", "effects", "benchmarks"]
+DOCUMENTS = ["search", "prisma", "onset_timecourse"]
+KEYS = {"pooled_studies": "weights", "summary_of_findings": "sof", "small_study_tests": "bias",
+        "effects_not_computed": "not_computed", "onset_timecourse": "onset"}
 
 
-def build_report(processed: Path, figures: Path, config: dict, out: Path) -> None:
-    """Write the report to ``out`` (atomically)."""
-    processed, figures = Path(processed), Path(figures)
-    data = {
-        "search": read_json(processed / "search.json"),
-        "prisma": read_json(processed / "prisma.json"),
-        "onset": read_json(processed / "onset_timecourse.json"),
-        "screening": _read(processed, "screening.csv"),
-        "studies": _read(processed, "studies.csv"),
-        "pooled": _read(processed, "pooled.csv"),
-        "weights": _read(processed, "pooled_studies.csv"),
-        "side_effects": _read(processed, "side_effects.csv"),
-        "sof": _read(processed, "summary_of_findings.csv"),
-        "bias": _read(processed, "small_study_tests.csv"),
-        "not_computed": _read(processed, "effects_not_computed.csv"),
-        "effects": _read(processed, "effects.csv"),
-        "config": config,
-        "versions": software_versions(),
-        "figures": figures,
-    }
+def build_report(paths: Mapping[str, str | Path], figures: Path, config: dict, plan: AnalysisOptions,
+                 out: Path) -> None:
+    """Write the report to ``out`` (atomically).
+
+    Parameters
+    ----------
+    paths : mapping
+        Registered name -> file for every entry of :data:`TABLES` and :data:`DOCUMENTS`; each is
+        checked against its registered layout when read.
+    figures : Path
+        The folder holding the figures (``forest/`` inside it).
+    config : dict
+        The validated configuration (search settings and report title).
+    plan : AnalysisOptions
+        The analysis plan (estimator, test, confidence level, analyses).
+    """
+    data = {KEYS.get(n, n): read_table(n, paths[n]) for n in TABLES}
+    data |= {KEYS.get(n, n): read_document(n, paths[n]) for n in DOCUMENTS}
+    data |= {"config": config, "plan": plan, "versions": software_versions(), "figures": Path(figures)}
     title = config.get("report", {}).get("title", "evsynth report")
     body = "\n".join(section(data) for section in sections.SECTIONS)
     page = TEMPLATE.format(title=html.escape(title), css=CSS, body=body)

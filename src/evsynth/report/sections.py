@@ -73,15 +73,19 @@ def _fmt_pooled(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-POOLED_COLS = {"window_label": "Time", "k": "k", "n_studies": "Studies", "participants": "Participants (reported)",
-               "est": "Estimate", "ci": "95% CI", "pi": "95% PI", "i2": "I² (%)", "tau2_": "τ²", "p": "p",
-               "reason": "Not pooled because"}
+def pooled_cols(data) -> dict:
+    ci_, pi_ = data["plan"].level_label, data["plan"].level_label.replace("CI", "PI")
+    return {"window_label": "Time", "k": "k", "n_studies": "Studies", "participants": "Participants (reported)",
+            "est": "Estimate", "ci": ci_, "pi": pi_, "i2": "I² (%)", "tau2_": "τ²", "p": "p",
+            "reason": "Not pooled because"}
+
+
 POOLED_NUM = {"k", "n_studies", "participants", "est", "i2", "tau2_", "p"}
 
 
-def _analysis_label(spec: dict) -> str:
-    return f"{spec['id']} — {spec['outcome']}, {spec['measure']}" + (
-        f", time from {spec['timepoint_ref'].replace('_', ' ')}" if spec.get("timepoint_ref") else "")
+def _analysis_label(spec) -> str:
+    return f"{spec.id} — {spec.outcome}, {spec.measure}, {spec.method}, test {spec.test}" + (
+        f", time from {spec.timepoint_ref.replace('_', ' ')}" if spec.timepoint_ref else "")
 
 
 def _primary(pooled: pd.DataFrame, analysis_id: str) -> pd.DataFrame:
@@ -104,8 +108,7 @@ def search_section(data) -> str:
     mode = cfg["pubmed"]["mode"]
     rows = [("Mode", mode), ("Query", s.get("query", "")), ("Records", s.get("count", "")),
             ("Snapshot / retrieval date", s.get("retrieval_date", "")),
-            ("Estimator", f"{cfg['analysis']['method']}, test {cfg['analysis']['test']}, "
-                          f"level {cfg['analysis'].get('level', 95)}%")]
+            ("Estimator", f"{data['plan'].method}, test {data['plan'].model_test}, level {data['plan'].level:g}%")]
     body = "".join(f"<tr><th>{esc(k)}</th><td>{esc(val)}</td></tr>" for k, val in rows)
     soft = ", ".join(f"{esc(k)} {esc(val)}" for k, val in v.items())
     return (f"<h2 id='search'>1. What was searched, when and how</h2><table>{body}</table>"
@@ -146,32 +149,32 @@ def studies_section(data) -> str:
 
 
 def onset_section(data) -> str:
-    cfg, pooled = data["config"]["analysis"], data["pooled"]
+    plan, pooled = data["plan"], data["pooled"]
     parts = ["<h2 id='onset'>4. Onset: how soon does the effect appear?</h2>",
              inline_svg(Path(data["figures"]) / "onset.svg",
-                        "Pooled effect by time since the first dose (log time axis), with 95% CI band; "
+                        f"Pooled effect by time since the first dose (log time axis), with {plan.level_label} band; "
                         "points are studies, sized by weight.")]
-    for spec in [a for a in cfg["analyses"] if a["question"] == "onset"]:
-        tc = data["onset"].get(spec["id"], {})
+    for spec in [a for a in plan.analyses if a.question == "onset"]:
+        tc = data["onset"].get(spec.id, {})
         earliest = tc.get("earliest")
         if earliest:
             share = ", ".join(f"{esc(k)} {v:.0%}" for k, v in earliest["bootstrap_share"].items() if v > 0)
-            parts.append(f"<p class='key'><strong>{esc(spec['id'])}</strong>: the earliest time at which the pooled "
+            parts.append(f"<p class='key'><strong>{esc(spec.id)}</strong>: the earliest time at which the pooled "
                          f"effect is distinguishable from control is <strong>{esc(earliest['label'])}</strong>. "
                          f"Uncertainty (study bootstrap, B = {earliest['B']}): share of resamples in which each "
                          f"window is the earliest — {share}.</p>")
         else:
-            parts.append(f"<p class='key'><strong>{esc(spec['id'])}</strong>: no time window shows a pooled effect "
+            parts.append(f"<p class='key'><strong>{esc(spec.id)}</strong>: no time window shows a pooled effect "
                          f"distinguishable from control.</p>")
         parts.append(f"<h3>{esc(_analysis_label(spec))}</h3>")
-        parts.append(table(_fmt_pooled(_primary(pooled, spec["id"])), POOLED_COLS, POOLED_NUM))
-        parts.append(_time_course_model(tc.get("multilevel") or {}))
-        parts.append(_subgroups(pooled, spec["id"]))
-        parts.append(_forest_figures(data, spec["id"]))
+        parts.append(table(_fmt_pooled(_primary(pooled, spec.id)), pooled_cols(data), POOLED_NUM))
+        parts.append(_time_course_model(tc.get("multilevel") or {}, plan.level_label))
+        parts.append(_subgroups(pooled, spec.id, plan.level_label))
+        parts.append(_forest_figures(data, spec.id))
     return "\n".join(parts)
 
 
-def _time_course_model(ml: dict) -> str:
+def _time_course_model(ml: dict, ci_label: str) -> str:
     """The multilevel time-course model (all windows at once, time points nested in trials)."""
     if not ml.get("fitted"):
         return f"<p>Time-course model (all windows, time points nested in trials): not fitted — {esc(ml.get('reason', 'no data'))}.</p>"
@@ -185,10 +188,10 @@ def _time_course_model(ml: dict) -> str:
             f"{ml['n_studies']} trials; σ² (trial, time point) = {num(ml['sigma2'][0], 3)}, "
             f"{num(ml['sigma2'][1], 3)}; {lead}</summary>"
             + table(rows, {"label": "Time", "k": "Estimates", "n_studies": "Trials", "est": "Estimate",
-                           "ci": "95% CI"}, {"k", "n_studies", "est"}) + "</details>")
+                           "ci": ci_label}, {"k", "n_studies", "est"}) + "</details>")
 
 
-def _subgroups(pooled: pd.DataFrame, analysis_id: str) -> str:
+def _subgroups(pooled: pd.DataFrame, analysis_id: str, ci_label: str) -> str:
     sub = pooled[(pooled.analysis_id == analysis_id) & (pooled.variant == "subgroup")]
     if sub.empty:
         return ""
@@ -196,27 +199,28 @@ def _subgroups(pooled: pd.DataFrame, analysis_id: str) -> str:
     sub["test"] = [f"Q = {num(q)}, df = {esc(d)}, p = {num(p, 3)}" if pd.notna(q) else ""
                    for q, d, p in zip(sub.subgroup_Q, sub.subgroup_df, sub.subgroup_p)]
     cols = {"window_label": "Time", "subgroup_var": "Subgroup", "subgroup_level": "Level", "k": "k",
-            "est": "Estimate", "ci": "95% CI", "i2": "I² (%)", "test": "Test for subgroup differences",
+            "est": "Estimate", "ci": ci_label, "i2": "I² (%)", "test": "Test for subgroup differences",
             "reason": "Not pooled because"}
     return f"<details><summary>Subgroup analyses</summary>{table(sub, cols, {'k', 'est', 'i2'})}</details>"
 
 
 def duration_section(data) -> str:
-    cfg, pooled = data["config"]["analysis"], data["pooled"]
+    plan, pooled = data["plan"], data["pooled"]
     parts = ["<h2 id='duration'>5. Response duration: how long does it last?</h2>",
              inline_svg(Path(data["figures"]) / "duration.svg",
                         "Tail of the time course after the last dose by regimen, and relapse hazard ratios.")]
-    for spec in [a for a in cfg["analyses"] if a["question"] == "duration"]:
+    for spec in [a for a in plan.analyses if a.question == "duration"]:
         parts.append(f"<h3>{esc(_analysis_label(spec))}</h3>")
-        prim = _primary(pooled, spec["id"])
-        if spec["measure"] == "HR":
-            w = data["weights"][data["weights"].analysis_id == spec["id"]].copy()
+        prim = _primary(pooled, spec.id)
+        if spec.measure == "HR":
+            w = data["weights"][data["weights"].analysis_id == spec.id].copy()
             w["est"] = w.estimate.map(num)
             w["ci"] = [ci(r) for _, r in w.iterrows()]
-            parts.append(table(w, {"label": "Study (stratum)", "est": "Hazard ratio", "ci": "95% CI"}, {"est"}))
-        parts.append(table(_fmt_pooled(prim), POOLED_COLS, POOLED_NUM))
-        parts.append(_subgroups(pooled, spec["id"]))
-        parts.append(_forest_figures(data, spec["id"]))
+            parts.append(table(w, {"label": "Study (stratum)", "est": "Hazard ratio", "ci": plan.level_label},
+                               {"est"}))
+        parts.append(table(_fmt_pooled(prim), pooled_cols(data), POOLED_NUM))
+        parts.append(_subgroups(pooled, spec.id, plan.level_label))
+        parts.append(_forest_figures(data, spec.id))
     return "\n".join(parts)
 
 
@@ -235,13 +239,19 @@ def side_effects_section(data) -> str:
                  zip(se.rr, se.rr_ci_lb, se.rr_ci_ub)]
     se["rd_"] = [f"{num(r, 3)} ({num(lo, 3)} to {num(hi, 3)})" if pd.notna(r) else "" for r, lo, hi in
                  zip(se.rd, se.rd_ci_lb, se.rd_ci_ub)]
-    cols = {"event": "Term", "drug": "Drug", "k_arms": "Arms", "raw": "Events / n", "inc": "Incidence (95% CI)",
+    cols = {"event": "Term", "drug": "Drug", "k_arms": "Arms", "raw": "Events / n",
+            "inc": f"Incidence ({data['plan'].level_label})",
             "k": "Controlled studies", "rr_": "RR vs control", "rd_": "RD vs control", "reason": "Note"}
     pooled = se[se.pooled.astype(str) == "True"]
     listed = se[se.pooled.astype(str) != "True"]
+    other = data["side_effects_other"]
+    other_cols = {"study_id": "Study", "drug": "Drug", "reported_term": "Reported term", "events": "Events",
+                  "n": "n (drug arms)", "also_mapped_elsewhere": "Mapped to a controlled term elsewhere"}
     return "\n".join(parts + [table(pooled, cols, {"k_arms", "k"}),
                               f"<details><summary>Terms listed, not pooled ({len(listed)})</summary>"
-                              f"{table(listed, cols, {'k_arms', 'k'})}</details>"])
+                              f"{table(listed, cols, {'k_arms', 'k'})}</details>",
+                              f"<details><summary>Reported terms mapped to 'other' ({len(other)} per trial; never "
+                              f"pooled)</summary>{table(other, other_cols, {'events', 'n'})}</details>"])
 
 
 def sensitivity_section(data) -> str:
@@ -251,10 +261,13 @@ def sensitivity_section(data) -> str:
     keys = sens[["analysis_id", "window"]].drop_duplicates()
     both = pd.concat([prim.merge(keys, on=["analysis_id", "window"]), sens])
     both = _fmt_pooled(both.sort_values(["analysis_id", "hours_nominal", "variant"], kind="mergesort"))
-    cols = {"analysis_id": "Analysis", "window_label": "Time", "variant": "Variant", "k": "k", "est": "Estimate",
-            "ci": "95% CI", "i2": "I² (%)", "reason": "Not pooled because"}
+    cols = {"analysis_id": "Analysis", "window_label": "Time", "variant": "Variant", "omitted_study": "Omitted",
+            "k": "k", "est": "Estimate", "ci": data["plan"].level_label, "i2": "I² (%)",
+            "reason": "Not pooled because"}
     return (f"<h2 id='sensitivity'>7. Sensitivity analyses</h2><p>Crossover correlation range, first-period-only "
-            f"data, excluding high risk-of-bias studies, end-of-period scores only, fixed-effect model.</p>"
+            f"data, excluding high risk-of-bias studies, end-of-period scores only, reported standardized effects "
+            f"left out, fixed-effect model, leave-one-study-out. A variant that cannot change the result says why "
+            f"instead of repeating the primary estimate.</p>"
             f"{table(both, cols, {'k', 'est', 'i2'})}")
 
 
@@ -265,7 +278,8 @@ def sof_section(data) -> str:
     if not sof.empty:
         sof["est"] = [f"{num(e)} ({num(lo)} to {num(hi)})" for e, lo, hi in zip(sof.estimate, sof.ci_lb, sof.ci_ub)]
     cols = {"analysis_id": "Analysis", "outcome": "Outcome", "window_label": "Time / drug", "measure": "Measure",
-            "k": "k", "participants": "Participants", "est": "Estimate (95% CI)", "certainty": "Certainty",
+            "k": "k", "participants": "Participants", "est": f"Estimate ({data['plan'].level_label})",
+            "certainty": "Certainty",
             "reasons": "Downgraded for"}
     rule_text = esc(rules.split("\n\n", 1)[1]) if rules else ""
     return (f"<h2 id='sof'>8. Summary of findings (GRADE-style)</h2>{table(sof, cols, {'k', 'participants'})}"
@@ -293,10 +307,27 @@ def gaps_section(data) -> str:
             + table(nc, {"study_id": "Study", "arm_id": "Arm", "outcome": "Outcome", "timepoint": "Time",
                          "timepoint_unit": "Unit", "reason": "Reason", "source": "Source"})
             + f"<h3>Included studies in no pooled result ({len(unused)})</h3><p>{esc(', '.join(unused))}</p>"
+            + _excluded_studies(data)
             + "<p>Their numbers are in <code>effects.csv</code> (or only design facts were reported); they enter "
               "no analysis because no other study shares their outcome, time window and comparator, or the "
               "comparator is active (ECT, quetiapine).</p>")
 
 
+def benchmarks_section(data) -> str:
+    """Our estimates beside published meta-analyses (:func:`evsynth.analyses.benchmarks.report_section`)."""
+    from evsynth.analyses.benchmarks import report_section
+
+    return report_section(data["benchmarks"], data["plan"].level, Path(data["figures"]) / "benchmarks.svg")
+
+
+def _excluded_studies(data) -> str:
+    """Extracted studies that screening excluded (or that await a decision): in no result, with the reason."""
+    st = data["study_status"]
+    out = st[st.status != "included"]
+    return (f"<h3>Extracted studies excluded at screening or awaiting a decision ({len(out)})</h3>"
+            "<p>They appear in no effect size, pooled result, figure or export.</p>"
+            + table(out, {"study_id": "Study", "status": "Status", "reason": "Reason", "pmids": "PMIDs"}))
+
+
 SECTIONS = [search_section, prisma_section, studies_section, onset_section, duration_section,
-            side_effects_section, sensitivity_section, sof_section, gaps_section]
+            side_effects_section, sensitivity_section, sof_section, benchmarks_section, gaps_section]
