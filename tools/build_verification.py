@@ -4,7 +4,9 @@
 
 FIRST_VALUES.csv is the seeded sample with the first extractor's values (evsynth.extraction.verification.sample_cells,
 seed 20261121, 20% of the 1,433 numeric cells of the first merged tables; plus 15 cells drawn with seed 20261122
-from the cells not yet sampled after four studies were removed, to keep the sample above 20%), kept apart from the
+from the cells not yet sampled after four studies were removed, to keep the sample above 20%; plus, for the second
+extraction round, 48 cells drawn with seed 20261130 from the not-yet-sampled cells of rows added or changed in that
+round, items W001-W048, read blind by a sixth second extractor into second_F.csv), kept apart from the
 second extractors while they worked; the second readings are
 verification/second_*.csv. Items the second extractor could not find are resolved here: corroborated when another
 second reading of the same study found the same number in the same source table, otherwise kept as first read and
