@@ -11,8 +11,10 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from evsynth.errors import InputError
 
-class ConfigError(ValueError):
+
+class ConfigError(InputError, ValueError):
     """The configuration does not match its schema."""
 
 

@@ -23,13 +23,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from evsynth.errors import InputError
 from evsynth.io import read_json, write_csv, write_json
 
 TEXT, NUMBER, INTEGER, FLAG = "text", "number", "integer", "flag"
 PROCESSED_DIR = Path("data") / "processed"
 
 
-class ProcessedTableError(ValueError):
+class ProcessedTableError(InputError, ValueError):
     """A processed file that does not match its registered layout (the message names where)."""
 
 

@@ -1,10 +1,13 @@
 """Snakemake script: render every figure (evsynth.figures.render_all)."""
-from pathlib import Path
+from evsynth.steps import step
 
-from evsynth.figures import render_all
+with step(snakemake):
+    from pathlib import Path
 
-paths = {"pooled": snakemake.input.pooled, "pooled_studies": snakemake.input.weights,
-         "onset_timecourse": snakemake.input.onset, "side_effects": snakemake.input.side_effects,
-         "small_study_tests": snakemake.input.bias, "studies": snakemake.input.studies,
-         "prisma": snakemake.input.prisma}
-render_all(paths, Path(snakemake.output.svg[0]).parent, Path(snakemake.output.forest))
+    from evsynth.figures import render_all
+
+    paths = {"pooled": snakemake.input.pooled, "pooled_studies": snakemake.input.weights,
+             "onset_timecourse": snakemake.input.onset, "side_effects": snakemake.input.side_effects,
+             "small_study_tests": snakemake.input.bias, "studies": snakemake.input.studies,
+             "prisma": snakemake.input.prisma}
+    render_all(paths, Path(snakemake.output.svg[0]).parent, Path(snakemake.output.forest))

@@ -1,6 +1,9 @@
 """Snakemake script: execute a notebook headless and render it to HTML (evsynth.report.notebooks)."""
-from pathlib import Path
+from evsynth.steps import step
 
-from evsynth.report.notebooks import render_notebook
+with step(snakemake):
+    from pathlib import Path
 
-render_notebook(Path(snakemake.input.notebook), Path(snakemake.output.html))
+    from evsynth.report.notebooks import render_notebook
+
+    render_notebook(Path(snakemake.input.notebook), Path(snakemake.output.html))

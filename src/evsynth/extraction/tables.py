@@ -20,6 +20,8 @@ import jsonschema
 import pandas as pd
 import yaml
 
+from evsynth.errors import InputError
+
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "extraction.schema.yaml"
 
 
@@ -41,7 +43,7 @@ class Problem:
         return f"{where}: {self.message}"
 
 
-class EncodingError(ValueError):
+class EncodingError(InputError, ValueError):
     """A CSV file that is not UTF-8; the message names the file, line and byte."""
 
     def __init__(self, path, line: int, byte: int, value: int):
@@ -53,7 +55,7 @@ class EncodingError(ValueError):
         return f"byte {self.byte} (0x{self.value:02x}) is not UTF-8 (save the file as UTF-8)"
 
 
-class ExtractionError(ValueError):
+class ExtractionError(InputError, ValueError):
     """Raised when extraction tables fail validation; ``problems`` lists every one found."""
 
     def __init__(self, problems: list[Problem]):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from evsynth.errors import InputError
 from evsynth.processed import ProcessedTableError, read_table
 
 ROB_DOMAINS = ["rob_randomization", "rob_deviations", "rob_missing", "rob_measurement", "rob_selection"]
@@ -27,7 +28,7 @@ PRISMA_COUNTS = ["identified_total", "duplicates_removed", "screened", "excluded
 PRISMA_BREAKDOWNS = ["identified", "excluded_screening_reasons", "excluded_eligibility_reasons"]
 
 
-class FigureInputError(ValueError):
+class FigureInputError(InputError, ValueError):
     """An input table or file the figures cannot be drawn from; the message names where."""
 
 
