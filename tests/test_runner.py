@@ -264,11 +264,29 @@ def test_diagnose_missing_input_and_permission():
     assert diagnose(text, Path("/p")) == ["data/processed/studies.csv: permission denied"]
 
 
+def test_diagnose_missing_output():
+    text = textwrap.dedent("""\
+        Waiting at most 5 seconds for missing files:
+        out/c.txt (missing locally)
+        MissingOutputException in rule c in file "/p/Snakefile", line 3:
+        Job 1  completed successfully, but some output files are missing. Missing files after 5 seconds. This
+        out/c.txt (missing locally, parent dir contents: )
+        Shutting down, this might take some time.
+        Exiting because a job execution failed. Look above for error messages
+        WorkflowError:
+        At least one job did not complete successfully.
+        """)
+    assert diagnose(text, Path("/p")) == ["c: finished without writing out/c.txt (log: logs/snakemake.log)"]
+
+
 def test_diagnose_snakefile_error_and_fallback():
     text = ('ImportError in file "/p/Snakefile", line 10:\n'
             "cannot import name 'processed' from 'evsynth'\n  File \"/p/Snakefile\", line 10, in <module>\n")
     assert diagnose(text, Path("/p")) == [("Snakefile, line 10: ImportError: cannot import name 'processed' "
                                            "from 'evsynth'")]
+    text = ('WorkflowError in file "/p/Snakefile", line 34:\n'
+            "config: extraction.dir: table file data/raw/extraction/arms.csv not found\n")
+    assert diagnose(text, Path("/p")) == ["config: extraction.dir: table file data/raw/extraction/arms.csv not found"]
     assert diagnose("something odd\n", Path("/p")) == ["snakemake failed (log: logs/snakemake.log)"]
 
 

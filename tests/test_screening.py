@@ -57,3 +57,30 @@ def test_screen_and_prisma():
                                                     "wrong_study_design": 1}
     assert prisma["included_reports"] == 1 and prisma["included_studies"] == 1
     assert prisma["awaiting_assessment"] == 1 and prisma["decisions_without_record"] == [99]
+
+
+def test_study_status_and_prisma_say_how_each_study_was_found():
+    """Only studies truly found outside the search are 'other methods', with their own identifier;
+    an included study not yet extracted is reported, not a failure; excluding a secondary report does
+    not exclude its study."""
+    from evsynth.extraction.included import study_status
+
+    decisions = pd.concat([DECISIONS, pd.DataFrame([
+        {"pmid": 7, "decision": "include", "reason": "primary_report", "study_id": "Ggg2021"},  # not extracted
+        {"pmid": 5, "decision": "exclude", "reason": "secondary_analysis", "study_id": "Ddd2020"},
+    ])], ignore_index=True)
+    studies = pd.DataFrame([
+        {"study_id": "Aaa2018", "pmid": 1, "doi": None},
+        {"study_id": "Ccc2019", "pmid": 3, "doi": None},  # its record is excluded by the rules
+        {"study_id": "Ddd2020", "pmid": None, "doi": "10.1/ddd"},  # only a secondary report was in the search
+        {"study_id": "Eee2021", "pmid": 1234, "doi": None},  # record not returned by the search
+    ])
+    table, prisma = screen(RECORDS, decisions, RULES, None, studies)
+    assert prisma["other_methods_studies"] == ["Ddd2020", "Eee2021"]
+    assert prisma["other_methods_identifiers"] == {"Ddd2020": "DOI 10.1/ddd", "Eee2021": "PMID 1234"}
+    assert prisma["awaiting_extraction"] == ["Bbb2019", "Ggg2021"]
+    assert prisma["decisions_without_record"] == [99]
+    status = study_status(studies, table).set_index("study_id")
+    assert status.loc["Aaa2018", "status"] == "included" and status.loc["Aaa2018", "reason"] == ""
+    assert status.loc["Ccc2019"].tolist()[:2] == ["excluded", "wrong_population (PMID 3, screening)"]
+    assert status.loc["Ddd2020", "status"] == "included"

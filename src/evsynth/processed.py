@@ -103,7 +103,7 @@ TABLES: dict[str, TableLayout] = {t.name: t for t in [
         "study_id comparison arm_id control_arm_id family outcome measure stat timepoint:n timepoint_unit hours:n "
         "timepoint_ref period stratum design yi:n vi:n n_exp:n n_ctrl:n n_ctrl_used:n events_exp:n events_ctrl:n "
         "events_ctrl_used:n mean_exp:n mean_ctrl:n sd_exp:n sd_ctrl:n sd_method_exp sd_method_ctrl r:n "
-        "reported_smd:f derivation source_exp source_ctrl"),
+        "reported_smd:f secondary:f derivation source_exp source_ctrl"),
         "one row per study x comparison x outcome x timepoint x measure"),
     TableLayout("effects_not_computed", "effects_not_computed.csv", _cols(
         "study_id arm_id outcome timepoint:n timepoint_unit timepoint_ref stat reason source"),
@@ -143,12 +143,22 @@ TABLES: dict[str, TableLayout] = {t.name: t for t in [
         "study comparison family outcome measure stat timepoint:n timepoint_unit hours:n timepoint_ref period "
         "stratum design yi:n vi:n n1i:n n2i:n ai:n ci:n m1i:n m2i:n sd1i:n sd2i:n derivation"),
         "effects as a metafor-ready CSV"),
+    TableLayout("multiverse", "multiverse.csv", _cols(
+        "analysis_id window split spec:i estimator test crossover_r:n first_period_only:f outcome_order comparators "
+        "risk_of_bias number_source window_edges omitted k:i n_studies:i measure level:n beta:n se:n estimate:n "
+        "ci_lb:n ci_ub:n pval:n tau2:n converged:f primary:f reason"),
+        "one row per multiverse specification (evsynth.analyses.multiverse)"),
 ]}
 
 DOCUMENTS: dict[str, JsonLayout] = {d.name: d for d in [
     JsonLayout("search", "search.json", ("query", "count"), "the search behind the records"),
     JsonLayout("prisma", "prisma.json", ("identified_total", "screened", "included_studies"), "PRISMA 2020 counts"),
     JsonLayout("onset_timecourse", "onset_timecourse.json", (), "time courses and earliest/latest windows"),
+    JsonLayout("multiverse_summary", "multiverse_summary.json", ("multiverses",),
+               "per multiverse: size, factor levels, shares, null-curve test (evsynth.analyses.multiverse)"),
+    JsonLayout("duration_timecourse", "duration_timecourse.json", ("analyses", "uncontrolled"),
+               "duration by regimen: latest distinguishable window, bootstrap, multilevel model, where data stop; "
+               "uncontrolled follow-ups"),
 ]}
 
 

@@ -261,13 +261,13 @@ def diagnose(text: str, root: Path, log: str = LOG) -> list[str]:
             if len(shown) > MAX_LINES:
                 out.append(f"{rule}: ... and {len(shown) - MAX_LINES} more problem(s) in {found[0][1]}")
             continue
-        missing = _missing_outputs(lines, rule)
-        if missing:
-            out.append(f"{rule}: did not write {', '.join(missing)} (log: {logs[0] if logs else log})")
-            continue
         hint = _last_exception(lines, rule)
         where = logs[0] if logs else log
         out.append(f"{rule}: failed{': ' + hint if hint else ''} (log: {where})")
+
+    # steps that ended without writing all their outputs
+    for rule, files in _missing_outputs(lines):
+        out.append(f"{rule}: finished without writing {', '.join(files) or 'its outputs'} (log: {log})")
 
     # permission problems met by Snakemake itself (creating folders, touching outputs, its metadata)
     for line in lines:
@@ -293,22 +293,22 @@ def diagnose(text: str, root: Path, log: str = LOG) -> list[str]:
     return list(dict.fromkeys(line.replace(root_prefix, "") for line in out))
 
 
-def _missing_outputs(lines: list[str], rule: str) -> list[str]:
+def _missing_outputs(lines: list[str]) -> list[tuple[str, list[str]]]:
+    """``MissingOutputException`` blocks: the rule and the outputs its job did not write."""
+    found = []
     for i, line in enumerate(lines):
-        if line.startswith("MissingOutputException") and any(f"rule {rule}" in ln for ln in lines[i:i + 3]):
-            files = []
-            for follow in lines[i + 1:]:
-                if follow.startswith("Missing files after"):
-                    continue
-                s = follow.strip()
-                if not s or s.startswith(("Job ", "This might", "Error in", "Removing", "[")):
-                    if files:
-                        break
-                    continue
-                if "/" in s or "." in s:
-                    files.append(s.split(" ")[0])
-            return files
-    return []
+        m = re.match(r"^MissingOutputException in rule (\w+)", line)
+        if not m:
+            continue
+        files = []
+        for follow in lines[i + 1:]:
+            if follow.startswith(("Shutting down", "Exiting", "Removing", "[")) or _ERROR_IN_RULE.match(follow):
+                break
+            f = re.match(r"^(\S+) \(missing locally", follow)
+            if f:
+                files.append(f.group(1))
+        found.append((m.group(1), files))
+    return found
 
 
 def _looks_like_error(line: str) -> bool:
@@ -434,7 +434,5 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.configfile and (Path(args.directory) / "config.yaml").is_file():
-        # Snakemake replaces the Snakefile's configfile by --configfile; keep config.yaml as the base
-        args.configfile = ["config.yaml", *[f for f in args.configfile if f != "config.yaml"]]
+    """``evsynth run``: see the module's description. Extra config files are read after config.yaml."""
     return run_pipeline(Path(args.directory), args.cores, args.config, args.configfile, args.targets)

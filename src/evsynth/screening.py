@@ -111,10 +111,17 @@ def screen(records: pd.DataFrame, decisions: pd.DataFrame, rules: dict,
     screening["pmid"] = screening["pmid"].astype("Int64")
     prisma = prisma_counts(records, screening, duplicates, unknown)
     if studies is not None:
-        linked = set(screening.loc[screening.decision == "include", "study_id"])
-        other = sorted(set(studies.study_id) - linked)
-        prisma["other_methods_studies"] = other
+        from evsynth.extraction.included import OUTSIDE_SEARCH, study_status
+
+        status = study_status(studies, screening)
+        other = status[(status.status == "included") & status.reason.str.startswith(OUTSIDE_SEARCH)]
+        prisma["other_methods_studies"] = other.study_id.tolist()
+        prisma["other_methods_identifiers"] = {
+            r.study_id: r.reason[len(OUTSIDE_SEARCH):].strip(" ()") for r in other.itertuples()}
         prisma["included_studies_total"] = prisma["included_studies"] + len(other)
+        decided = decisions.loc[decisions.decision == "include", "study_id"].dropna().astype(str)
+        included_ids = (set(screening.loc[screening.decision == "include", "study_id"]) | set(decided)) - {""}
+        prisma["awaiting_extraction"] = sorted(included_ids - set(studies.study_id))
     return screening, prisma
 
 

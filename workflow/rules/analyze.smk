@@ -23,6 +23,7 @@ rule pool:
         pooled=P("pooled"),
         weights=P("pooled_studies"),
         onset=P("onset_timecourse"),
+        duration=P("duration_timecourse"),
         side_effects=P("side_effects"),
         side_effects_other=P("side_effects_other"),
         sof=P("summary_of_findings"),

@@ -6,6 +6,7 @@ rule figures:
         pooled=P("pooled"),
         weights=P("pooled_studies"),
         onset=P("onset_timecourse"),
+        duration=P("duration_timecourse"),
         side_effects=P("side_effects"),
         bias=P("small_study_tests"),
         studies=P("studies"),

@@ -30,9 +30,8 @@ rule parse_records:
         pubmed=PUBMED_INPUTS,
         extra=config.get("extra_records", []),
     output:
-        records="data/processed/records.csv",
-        dedup="data/processed/records_duplicates.csv",
-        search="data/processed/search.json",
+        records=P("records"),
+        search=P("search"),
     params:
         pubmed_dir=PUBMED_DIR,
         mode=MODE,

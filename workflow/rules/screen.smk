@@ -1,13 +1,14 @@
-# Screening: configured eligibility rules plus the manual decisions file -> included/excluded, PRISMA counts.
+# Screening: de-duplication, configured eligibility rules plus the manual decisions file -> included/excluded,
+# PRISMA counts.
 
 
 rule screen:
     input:
         records=P("records"),
-        dedup=P("records_duplicates"),
         decisions=config["screening"]["decisions"],
         studies=EXTRACTION_TABLES["studies"],
     output:
+        dedup=P("records_duplicates"),
         screening=P("screening"),
         prisma=P("prisma"),
     params:

@@ -9,5 +9,5 @@ with step(snakemake):
     paths = {"pooled": snakemake.input.pooled, "pooled_studies": snakemake.input.weights,
              "onset_timecourse": snakemake.input.onset, "side_effects": snakemake.input.side_effects,
              "small_study_tests": snakemake.input.bias, "studies": snakemake.input.studies,
-             "prisma": snakemake.input.prisma}
+             "prisma": snakemake.input.prisma, "duration_timecourse": snakemake.input.duration}
     render_all(paths, Path(snakemake.output.svg[0]).parent, Path(snakemake.output.forest))

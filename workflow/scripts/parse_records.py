@@ -1,9 +1,10 @@
-"""Snakemake script: PubMed XML (+ other databases' exports) -> records.csv, duplicates, search record."""
+"""Snakemake script: PubMed XML (+ other databases' exports) -> records.csv (every record), search record.
+
+De-duplication is part of screening (workflow/scripts/screen.py)."""
 from pathlib import Path
 
-from evsynth.dedup import find_duplicates
 from evsynth.errors import InputError
-from evsynth.io import read_json, write_csv, write_json
+from evsynth.io import read_json, write_json
 from evsynth.pubmed.parser import MedlineParseError
 from evsynth.records import RecordsInputError, read_records, records_table, write_records_csv
 from evsynth.steps import step
@@ -19,8 +20,5 @@ with step(snakemake):
         search = read_json(pubmed_dir / "search.json")
     except ValueError as exc:
         raise InputError(f"{pubmed_dir / 'search.json'}: not valid JSON ({exc})") from None
-    dedup = find_duplicates(table)
-    kept = set(dedup.loc[dedup.kept, "record_id"])
-    write_records_csv(table[table.record_id.isin(kept)], snakemake.output.records)
-    write_csv(dedup[~dedup.kept], snakemake.output.dedup)
+    write_records_csv(table, snakemake.output.records)
     write_json(snakemake.output.search, search | {"mode": snakemake.params.mode, "source_dir": str(pubmed_dir)})

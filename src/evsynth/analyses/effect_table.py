@@ -136,6 +136,7 @@ def build_effects(frames: dict[str, pd.DataFrame], plan: AnalysisOptions) -> tup
     rows.extend(_adverse_event_effects(frames["adverse_events"], arms, studies))
     effects = pd.DataFrame(rows, columns=EFFECT_COLUMNS)
     effects["reported_smd"] = effects["reported_smd"].eq(True)
+    effects["secondary"] = effects["secondary"].eq(True)
     effects = _split_shared_controls(effects)
     effects = effects.sort_values(["study_id", "family", "measure", "hours", "comparison", "stat", "period",
                                    "stratum", "outcome"], na_position="first", kind="mergesort")
@@ -155,7 +156,18 @@ def _arm_n_where_missing(outcomes: pd.DataFrame, arms: pd.DataFrame) -> pd.DataF
     from_arms = pd.Series([arm_n.get((s, a), np.nan) for s, a in zip(out.study_id, out.arm_id)], index=out.index)
     out["n_source"] = np.where(fill & from_arms.notna(), "arms.csv", "")
     out.loc[fill, "n"] = from_arms[fill]
+    # a number read from a secondary source: the row's notes say so, or its n came from such an arm row
+    arm_secondary = arms.set_index(["study_id", "arm_id"]).source.fillna("").str.contains("secondary:")
+    from_secondary = pd.Series([bool(arm_secondary.get((s, a), False)) for s, a in zip(out.study_id, out.arm_id)],
+                               index=out.index, dtype=bool)
+    out["secondary"] = _notes_secondary(out) | ((out.n_source == "arms.csv") & from_secondary)
     return out
+
+
+def _notes_secondary(rows: pd.DataFrame) -> pd.Series:
+    """Rows whose extraction notes start with ``secondary:`` (a number read from a secondary source)."""
+    notes = rows["notes"] if "notes" in rows else pd.Series("", index=rows.index)
+    return notes.fillna("").astype(str).str.lstrip().str.startswith("secondary:")
 
 
 def _skip(row, reason: str, stat: str | None = None) -> dict:
@@ -173,6 +185,7 @@ def _base(study, exp, ctrl, family: str) -> dict:
         "hours": to_hours(exp.timepoint, exp.timepoint_unit), "timepoint_ref": exp.timepoint_ref,
         "period": period, "stratum": "" if pd.isna(exp.stratum) else exp.stratum, "design": study["design"],
         "source_exp": exp.source, "source_ctrl": ctrl.source,
+        "secondary": bool(exp.get("secondary", False)) or bool(ctrl.get("secondary", False)),
     }
 
 
@@ -275,6 +288,7 @@ def _contrast_effects(contrasts: pd.DataFrame, studies: pd.DataFrame, arms: pd.D
             "n_ctrl": arm_n.get((c.study_id, c.control_arm_id)) if pd.isna(c.stratum) else np.nan,
             "derivation": f"reported {c.measure} {how}; n from arms.csv" + ("; log scale" if measure in ("HR", "RR", "OR") else ""),
             "source_exp": c.source, "source_ctrl": c.source,
+            "secondary": str(c.get("notes", "") if pd.notna(c.get("notes", "")) else "").startswith("secondary:"),
         })
     return rows
 
@@ -349,4 +363,5 @@ def read_effects(path) -> pd.DataFrame:
     """Read ``effects.csv`` back, checked against its registered layout (text stays text)."""
     df = read_table("effects", path)
     df["reported_smd"] = df["reported_smd"].fillna(False).astype(bool)
+    df["secondary"] = df["secondary"].fillna(False).astype(bool)
     return df

@@ -70,6 +70,59 @@ class AnalysisSpec:
         return 1.0 if self.ratio else 0.0
 
 
+#: what the multiverse factors may take (``analysis.multiverse.factors``)
+MULTIVERSE_ESTIMATORS = ("FE", "DL", "HE", "HS", "SJ", "ML", "REML", "EB", "PM")
+MULTIVERSE_TESTS = ("z", "knha", "adhoc")
+MULTIVERSE_ROB = ("all", "exclude_high")
+MULTIVERSE_SOURCES = ("with_secondary", "primary_only")
+MULTIVERSE_EDGES = ("plan", "extend_lo", "extend_hi", "extend_both")
+
+
+@dataclass(frozen=True)
+class MultiverseFactors:
+    """The levels of every multiverse factor (config ``analysis.multiverse.factors``).
+
+    ``outcome_order`` and ``comparators`` hold one tuple per level; empty means the plan's own
+    ``depression_outcomes`` / ``comparators`` only. ``max_subset``: leave up to this many studies
+    out; ``all_subsets_upto``: with at most this many studies, every subset of at least ``min_k``
+    studies instead (see :mod:`evsynth.analyses.multiverse`).
+    """
+
+    estimator: tuple[str, ...] = ("DL", "REML", "PM", "SJ", "ML", "EB", "FE")
+    test: tuple[str, ...] = ("z", "knha", "adhoc")
+    crossover_r: tuple[float, ...] = (0.2, 0.5, 0.8)
+    first_period_only: tuple[bool, ...] = (False, True)
+    outcome_order: tuple[tuple[str, ...], ...] = ()
+    comparators: tuple[tuple[str, ...], ...] = ()
+    risk_of_bias: tuple[str, ...] = ("all", "exclude_high")
+    number_source: tuple[str, ...] = ("with_secondary", "primary_only")
+    window_edges: tuple[str, ...] = ("plan", "extend_lo", "extend_hi")
+    max_subset: int = 1
+    all_subsets_upto: int = 0
+
+
+@dataclass(frozen=True)
+class MultiverseOptions:
+    """The multiverse (specification-curve) settings (config ``analysis.multiverse``).
+
+    ``analyses`` and ``windows`` name what it runs for (no analyses: no multiverse; no windows:
+    every window of each analysis); ``split`` lists the non-equivalent study attributes (e.g.
+    ``drug``) whose levels get separate multiverses besides the pooled one; ``max_specs`` bounds
+    each multiverse's specification count; ``chunk_size`` the rows per batch fit; ``null_draws``,
+    ``null_specs`` and ``seed`` the sign-flip test of the whole curve under the null.
+    """
+
+    analyses: tuple[str, ...] = ()
+    windows: tuple[str, ...] = ()
+    split: tuple[str, ...] = ()
+    factors: MultiverseFactors = MultiverseFactors()
+    max_specs: int = 100000
+    chunk_size: int = 20000
+    null_draws: int = 200
+    null_specs: int = 500
+    seed: int = 20201
+
+
 @dataclass(frozen=True)
 class AnalysisOptions:
     """Every analysis setting (config ``analysis``), defaults included.
@@ -96,6 +149,7 @@ class AnalysisOptions:
     analyses: tuple[AnalysisSpec, ...] = ()
     study_sets: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     study_set: str | None = None
+    multiverse: MultiverseOptions = MultiverseOptions()
 
     @property
     def level_label(self) -> str:
@@ -123,7 +177,7 @@ class AnalysisOptions:
 
 
 DEFAULTS = {f.name: f.default for f in fields(AnalysisOptions)
-            if f.name not in ("windows", "analyses", "study_sets", "study_set")}
+            if f.name not in ("windows", "analyses", "study_sets", "study_set", "multiverse")}
 
 
 def _err(key: str, message: str) -> ConfigError:
@@ -218,10 +272,79 @@ def load_plan(analysis: Mapping, outcomes: Mapping[str, str] | None = None,
             problems.append(f"{key}.study_set: {s['study_set']!r} is not a key of analysis.study_sets"
                             f"{_nearest(s['study_set'], sets)}")
         specs.append(spec)
+    multiverse = _multiverse(a.get("multiverse") or {}, specs, windows, settings, problems)
     if problems:
         raise ConfigError("\n".join(f"config: analysis.{p}" for p in problems))
     return AnalysisOptions(**settings, windows=tuple(windows), analyses=tuple(specs), study_sets=sets,
-                           study_set=study_set)
+                           study_set=study_set, multiverse=multiverse)
+
+
+def _multiverse(raw: Mapping, specs: list[AnalysisSpec], windows: list[Window], settings: Mapping,
+                problems: list[str]) -> MultiverseOptions:
+    """``analysis.multiverse`` as :class:`MultiverseOptions`; every unknown level is a problem naming its key."""
+    key = "multiverse"
+    by_id = {s.id: s for s in specs}
+    analyses = tuple(str(x) for x in raw.get("analyses", ()))
+    for i, aid in enumerate(analyses):
+        if aid not in by_id:
+            problems.append(f"{key}.analyses[{i}]: {aid!r} is not an analysis of the plan{_nearest(aid, by_id)}")
+        elif by_id[aid].question == "side_effects" or by_id[aid].measure == "HR":
+            problems.append(f"{key}.analyses[{i}]: {aid!r} has no time windows; the multiverse runs per window")
+    window_ids = [w.id for w in windows]
+    chosen_windows = tuple(str(x) for x in raw.get("windows", ()))
+    for i, wid in enumerate(chosen_windows):
+        if wid not in window_ids:
+            problems.append(f"{key}.windows[{i}]: {wid!r} is not a window of the plan{_nearest(wid, window_ids)}")
+    split = tuple(str(x) for x in raw.get("split", ()))
+    for i, var in enumerate(split):
+        if var not in SUBGROUP_VARIABLES:
+            problems.append(f"{key}.split[{i}]: {var!r} is not a study attribute (use one of "
+                            f"{list(SUBGROUP_VARIABLES)}){_nearest(var, SUBGROUP_VARIABLES)}")
+    f = dict(raw.get("factors") or {})
+    default = MultiverseFactors()
+    levels: dict = {}
+    for name, allowed in (("estimator", MULTIVERSE_ESTIMATORS), ("test", MULTIVERSE_TESTS),
+                          ("risk_of_bias", MULTIVERSE_ROB), ("number_source", MULTIVERSE_SOURCES),
+                          ("window_edges", MULTIVERSE_EDGES)):
+        values = tuple(str(v) for v in f.get(name, getattr(default, name)))
+        for i, v in enumerate(values):
+            if v not in allowed:
+                problems.append(f"{key}.factors.{name}[{i}]: {v!r} is not one of {list(allowed)}"
+                                f"{_nearest(v, allowed)}")
+        levels[name] = values
+    levels["crossover_r"] = tuple(float(v) for v in f.get("crossover_r", default.crossover_r))
+    for i, r in enumerate(levels["crossover_r"]):
+        if not -1 <= r <= 1:
+            problems.append(f"{key}.factors.crossover_r[{i}]: {r:g} is not a correlation in [-1, 1]")
+    levels["first_period_only"] = tuple(bool(v) for v in f.get("first_period_only", default.first_period_only))
+    for name, plan_key in (("outcome_order", "depression_outcomes"), ("comparators", "comparators")):
+        known = settings.get(plan_key, DEFAULTS[plan_key])
+        sets = tuple(tuple(str(x) for x in level) for level in f.get(name, ()))
+        for i, level in enumerate(sets):
+            if not level:
+                problems.append(f"{key}.factors.{name}[{i}]: an empty level selects nothing")
+            for j, v in enumerate(level):
+                if v not in known:
+                    problems.append(f"{key}.factors.{name}[{i}][{j}]: {v!r} is not in analysis.{plan_key}"
+                                    f"{_nearest(v, known)}")
+        levels[name] = sets
+    for name, values in levels.items():
+        if len(set(values)) != len(values):
+            problems.append(f"{key}.factors.{name}: a level is listed twice")
+        if name in ("estimator", "test", "risk_of_bias", "number_source", "window_edges", "crossover_r",
+                    "first_period_only") and not values:
+            problems.append(f"{key}.factors.{name}: needs at least one level")
+    studies = dict(f.get("studies") or {})
+    factors = MultiverseFactors(**levels, max_subset=int(studies.get("max_subset", default.max_subset)),
+                                all_subsets_upto=int(studies.get("all_subsets_upto", default.all_subsets_upto)))
+    null = dict(raw.get("null") or {})
+    dm = MultiverseOptions()
+    return MultiverseOptions(analyses=analyses, windows=chosen_windows, split=split, factors=factors,
+                             max_specs=int(raw.get("max_specs", dm.max_specs)),
+                             chunk_size=int(raw.get("chunk_size", dm.chunk_size)),
+                             null_draws=int(null.get("draws", dm.null_draws)),
+                             null_specs=int(null.get("specs", dm.null_specs)),
+                             seed=int(null.get("seed", dm.seed)))
 
 
 def _check_spec(spec: AnalysisSpec, key: str, outcomes: Mapping[str, str] | None, raw: Mapping) -> list[str]:

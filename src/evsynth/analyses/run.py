@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from evsynth.analyses import adverse_events, grade, onset
+from evsynth.analyses import adverse_events, duration, grade, onset
 from evsynth.analyses.fitting import POOLED_COLUMNS, STUDY_COLUMNS, fit, pooled_row, study_rows
 from evsynth.analyses.options import AnalysisOptions, AnalysisSpec, Window
 from evsynth.analyses.selection import select_window, study_attributes
@@ -35,6 +35,7 @@ class PlanResults:
     small_study: pd.DataFrame
     sof: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    duration: dict = field(default_factory=dict)
 
 
 def windows_for(spec: AnalysisSpec, opts: AnalysisOptions) -> list[Window | None]:
@@ -194,7 +195,9 @@ def run_plan(effects: pd.DataFrame, frames: dict[str, pd.DataFrame], opts: Analy
     forest = (pd.concat(study_tables, ignore_index=True) if study_tables
               else pd.DataFrame(columns=STUDY_COLUMNS))
     time_courses = onset.time_course(effects, attrs, opts, pooled)
+    duration_course = duration.time_course(effects, attrs, opts, frames)
     small = grade.small_study_tests(forest, pooled, opts)
     sof = grade.summary_of_findings(pooled, forest, side, small, attrs, opts)
     return PlanResults(pooled=pooled, studies=forest, onset=time_courses, side_effects=side,
-                       side_effects_other=other, small_study=small, sof=sof)
+                       side_effects_other=other, small_study=small, sof=sof,
+                       duration=duration_course)

@@ -33,6 +33,8 @@ from evsynth.io import atomic_path
 STUDY_TABLES = ("studies", "arms", "outcomes", "contrasts", "adverse_events")
 VOCABULARIES = ("ae_vocabulary", "outcome_vocabulary")
 STATUS_COLUMNS = ["study_id", "status", "reason", "pmids"]
+#: how a study found outside the search is labelled (followed by its identifier, "(PMID n)" or "(DOI x)")
+OUTSIDE_SEARCH = "identified outside the search"
 #: exclusion reasons that concern one report of a study, not the study
 REPORT_LEVEL_REASONS = ("secondary_analysis", "linked_report", "duplicate_report")
 
@@ -59,7 +61,7 @@ def study_status(studies: pd.DataFrame, screening: pd.DataFrame) -> pd.DataFrame
             status, reason = "awaiting", "its record awaits a screening decision"
         else:
             ident = f"PMID {pmid}" if pmid is not None else f"DOI {s.doi}"
-            status, reason = "included", f"identified outside the search ({ident})"
+            status, reason = "included", f"{OUTSIDE_SEARCH} ({ident})"
         rows.append({"study_id": s.study_id, "status": status, "reason": reason, "pmids": pmids})
     return pd.DataFrame(rows, columns=STATUS_COLUMNS)
 

@@ -37,7 +37,7 @@ def render_all(paths: Mapping[str, str | Path], out_dir: Path, forest_dir: Path 
     forest_dir.mkdir(parents=True, exist_ok=True)
     written = []
     written += style.save(onset_figure(data.onset, data.pooled_studies), out_dir / "onset")
-    written += style.save(duration_figure(data.pooled, data.pooled_studies), out_dir / "duration")
+    written += style.save(duration_figure(data.pooled, data.pooled_studies, data.duration), out_dir / "duration")
     written += style.save(side_effects_figure(data.side_effects), out_dir / "side_effects")
     written += style.save(prisma_figure(data.prisma), out_dir / "prisma")
     written += style.save(rob_figure(data.studies), out_dir / "risk_of_bias")

@@ -43,6 +43,7 @@ class Inputs:
     small_study: pd.DataFrame
     studies: pd.DataFrame
     prisma: dict = field(default_factory=dict)
+    duration: dict | None = None
 
 
 def read_json_file(path: str | Path) -> object:
@@ -109,6 +110,19 @@ def check_onset(timecourse: object, path: Path) -> dict:
     return timecourse
 
 
+def check_duration(doc: object, path: Path) -> dict:
+    """Check duration_timecourse.json: {"analyses": {id: {"regimens": {regimen: {"windows": [...]}}}}, ...}."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("analyses"), dict):
+        raise FigureInputError(f"{path}: expected a JSON object with an 'analyses' object")
+    for aid, entry in doc["analyses"].items():
+        regimens = entry.get("regimens") if isinstance(entry, dict) else None
+        if not isinstance(regimens, dict):
+            raise FigureInputError(f"{path}, analysis {aid!r}: expected an object with a 'regimens' object")
+        for reg, course in regimens.items():
+            check_onset({f"{aid}/{reg}": course}, path)
+    return doc
+
+
 def load_inputs(paths: Mapping[str, str | Path]) -> Inputs:
     """Read and check every table the figures use.
 
@@ -116,7 +130,8 @@ def load_inputs(paths: Mapping[str, str | Path]) -> Inputs:
     ----------
     paths : mapping
         Registered name (:mod:`evsynth.processed`) -> file: ``pooled``, ``pooled_studies``,
-        ``onset_timecourse``, ``side_effects``, ``small_study_tests``, ``studies``, ``prisma``.
+        ``onset_timecourse``, ``side_effects``, ``small_study_tests``, ``studies``, ``prisma``, and
+        (optional) ``duration_timecourse``.
         Each table is checked against its registered layout when read.
     """
     try:
@@ -130,6 +145,9 @@ def load_inputs(paths: Mapping[str, str | Path]) -> Inputs:
             small_study=read_table("small_study_tests", paths["small_study_tests"]),
             studies=studies,
             prisma=check_prisma(read_json_file(paths["prisma"]), Path(paths["prisma"])),
+            duration=(check_duration(read_json_file(paths["duration_timecourse"]),
+                                     Path(paths["duration_timecourse"]))
+                      if "duration_timecourse" in paths else None),
         )
     except ProcessedTableError as err:
         raise FigureInputError(str(err)) from None

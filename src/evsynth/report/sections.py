@@ -106,7 +106,14 @@ def _forest_figures(data, analysis_id: str) -> str:
 def search_section(data) -> str:
     s, cfg, v = data["search"], data["config"], data["versions"]
     mode = cfg["pubmed"]["mode"]
-    rows = [("Mode", mode), ("Query", s.get("query", "")), ("Records", s.get("count", "")),
+    ranges = s.get("date_ranges") or []
+    limits = "; ".join(f"{r.get('mindate') or 'any'} to {r.get('maxdate') or 'any'}"
+                       + (f" ({r['count']} records)" if r.get("count") is not None else "") for r in ranges)
+    parts = s.get("parts") or []
+    rows = [("Mode", mode), ("Query", s.get("query", "")), ("Records (distinct PMIDs)", s.get("count", "")),
+            ("Date limits" + (f" ({s.get('datetype')})" if s.get("datetype") else ""), limits or "none"),
+            ("Searched in parts", f"{len(parts)} date-range parts (ESearch returns at most "
+                                  f"{s.get('esearch_limit', 10000)} ids per request)" if s.get("split") else "no"),
             ("Snapshot / retrieval date", s.get("retrieval_date", "")),
             ("Estimator", f"{data['plan'].method}, test {data['plan'].model_test}, level {data['plan'].level:g}%")]
     body = "".join(f"<tr><th>{esc(k)}</th><td>{esc(val)}</td></tr>" for k, val in rows)
@@ -117,9 +124,32 @@ def search_section(data) -> str:
             f"<code>data/raw/extraction</code>.</p>")
 
 
+def status_banner(data) -> str:
+    """A banner when anything awaits screening or extraction: the pooled results are then provisional."""
+    p, st = data["prisma"], data["study_status"]
+    awaiting_records = int(p.get("awaiting_assessment") or 0)
+    awaiting_extraction = list(p.get("awaiting_extraction") or [])
+    awaiting_studies = st[st.status == "awaiting"].study_id.tolist()
+    if not (awaiting_records or awaiting_extraction or awaiting_studies):
+        return ""
+    parts = []
+    if awaiting_records:
+        parts.append(f"{awaiting_records} record(s) await a screening decision")
+    if awaiting_studies:
+        parts.append(f"{len(awaiting_studies)} extracted stud(y/ies) await(s) a decision on its record "
+                     f"({', '.join(awaiting_studies)})")
+    if awaiting_extraction:
+        parts.append(f"{len(awaiting_extraction)} included stud(y/ies) await(s) extraction "
+                     f"({', '.join(awaiting_extraction)})")
+    return (f"<p class='note' id='provisional'><strong>Provisional results.</strong> {esc('; '.join(parts))}. "
+            "The pooled estimates below may change when they are screened and extracted.</p>")
+
+
 def prisma_section(data) -> str:
     p = data["prisma"]
     reasons = lambda d: ", ".join(f"{esc(k)}: {v}" for k, v in d.items()) or "none"  # noqa: E731
+    idents = p.get("other_methods_identifiers") or {}
+    other = ", ".join(f"{sid} ({idents.get(sid, '')})" for sid in p.get("other_methods_studies", []))
     items = [
         ("Records identified", f"{p['identified_total']} ({', '.join(f'{k}: {v}' for k, v in p['identified'].items())})"),
         ("Duplicates removed", p["duplicates_removed"]),
@@ -127,12 +157,14 @@ def prisma_section(data) -> str:
         ("Excluded at screening", f"{p['excluded_screening']} ({reasons(p['excluded_screening_reasons'])})"),
         ("Reports assessed for eligibility", p["assessed_eligibility"]),
         ("Excluded at eligibility", f"{p['excluded_eligibility']} ({reasons(p['excluded_eligibility_reasons'])})"),
-        ("Awaiting assessment (no manual decision)", p["awaiting_assessment"]),
+        ("Awaiting classification (no screening decision)", p["awaiting_assessment"]),
         ("Reports included", p["included_reports"]),
-        ("Studies included via PubMed records", p["included_studies"]),
-        ("Studies identified via other methods (journal page, DOI)",
-         f"{len(p.get('other_methods_studies', []))} ({', '.join(p.get('other_methods_studies', []))})"),
+        ("Studies included via the search", p["included_studies"]),
+        ("Studies identified outside the search", f"{len(p.get('other_methods_studies', []))} ({other})"),
         ("Studies included in total", p.get("included_studies_total", p["included_studies"])),
+        ("Included, awaiting extraction", ", ".join(p.get("awaiting_extraction") or []) or "none"),
+        ("Decisions whose record the search did not return (PMID)",
+         ", ".join(str(x) for x in p.get("decisions_without_record") or []) or "none"),
     ]
     body = "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in items)
     return (f"<h2 id='prisma'>2. Study selection (PRISMA 2020)</h2>"
@@ -329,5 +361,5 @@ def _excluded_studies(data) -> str:
             + table(out, {"study_id": "Study", "status": "Status", "reason": "Reason", "pmids": "PMIDs"}))
 
 
-SECTIONS = [search_section, prisma_section, studies_section, onset_section, duration_section,
+SECTIONS = [status_banner, search_section, prisma_section, studies_section, onset_section, duration_section,
             side_effects_section, sensitivity_section, sof_section, benchmarks_section, gaps_section]
