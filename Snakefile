@@ -64,7 +64,7 @@ rule all:
         P("effects_metafor"),
         NOTEBOOK_OUTPUTS,
         # every registered processed table: a missing or removed one is rebuilt, with what depends on it
-        [P(name) for name in [*processed.TABLES, *processed.DOCUMENTS]],
+        processed.pipeline_paths(),
 
 
 include: "workflow/rules/retrieve.smk"
@@ -73,4 +73,5 @@ include: "workflow/rules/extract.smk"
 include: "workflow/rules/analyze.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/benchmarks.smk"
+include: "workflow/rules/multiverse.smk"
 include: "workflow/rules/report.smk"

@@ -32,7 +32,9 @@ import tempfile
 import time
 from pathlib import Path
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "entrez"
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "entrez"
+# the captured responses where this checkout has them, else the project's own fixtures (same formats)
+FIXTURES = SHARED if SHARED.is_dir() else Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "entrez"
 HEADER = (
     b'<?xml version="1.0" ?>\n<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD PubMedArticle, 1st January 2025//EN" '
     b'"https://dtd.nlm.nih.gov/ncbi/pubmed/out/pubmed_250101.dtd">\n<PubmedArticleSet>\n'

@@ -42,6 +42,8 @@ class TableLayout:
     filename: str
     columns: Mapping[str, str]
     description: str = ""
+    #: built by ``snakemake`` (rule all requests it); False for tables other commands write
+    pipeline: bool = True
 
     @property
     def path(self) -> Path:
@@ -150,6 +152,12 @@ TABLES: dict[str, TableLayout] = {t.name: t for t in [
         "one row per multiverse specification (evsynth.analyses.multiverse)"),
 ]}
 
+TABLES["screening_queue"] = TableLayout(
+    "screening_queue", "screening_queue.csv", _cols(
+        "pmid:i first_seen last_seen new_since_last_search in_latest_search title year:i pub_types language "
+        "rules_suggest rule_reason"),
+    "records awaiting a screening decision, written by `evsynth update` (evsynth.update)", pipeline=False)
+
 DOCUMENTS: dict[str, JsonLayout] = {d.name: d for d in [
     JsonLayout("search", "search.json", ("query", "count"), "the search behind the records"),
     JsonLayout("prisma", "prisma.json", ("identified_total", "screened", "included_studies"), "PRISMA 2020 counts"),
@@ -160,6 +168,11 @@ DOCUMENTS: dict[str, JsonLayout] = {d.name: d for d in [
                "duration by regimen: latest distinguishable window, bootstrap, multilevel model, where data stop; "
                "uncontrolled follow-ups"),
 ]}
+
+
+def pipeline_paths(root: str | os.PathLike = ".") -> list[str]:
+    """Default paths of every registered table and document the Snakemake workflow builds."""
+    return [path_of(n, root) for n, t in TABLES.items() if t.pipeline] + [path_of(n, root) for n in DOCUMENTS]
 
 
 def layout(name: str) -> TableLayout:
@@ -329,7 +342,7 @@ def remove_corrupt(root: str | os.PathLike = ".") -> dict[str, str]:
     it as a target, so that it and everything after it is rebuilt in the same run.
     """
     removed = {}
-    for name in [*TABLES, *DOCUMENTS]:
+    for name in [*(n for n, t in TABLES.items() if t.pipeline), *DOCUMENTS]:
         path = Path(path_of(name, root))
         if path.is_file():
             why = check_file(name, path)

@@ -43,6 +43,7 @@ import pandas as pd
 from evsynth import __version__
 from evsynth.errors import EvsynthError, InputError, one_line
 from evsynth.io import atomic_path
+from evsynth.processed import layout, path_of
 from evsynth.pubmed.client import ESEARCH_MAX_RESULTS, EutilsClient, resolve_eutils_url
 from evsynth.pubmed.retrieve import complete_search, done_text, fetch
 from evsynth.pubmed.search import PubmedSearch, normalise_date_ranges, search_pubmed
@@ -62,13 +63,10 @@ __all__ = [
 log = logging.getLogger("evsynth.update")
 
 #: Columns of ``data/processed/screening_queue.csv``.
-QUEUE_COLUMNS = [
-    "pmid", "first_seen", "last_seen", "new_since_last_search", "in_latest_search", "title", "year",
-    "pub_types", "language", "rules_suggest", "rule_reason",
-]
+QUEUE_COLUMNS = layout("screening_queue").column_names
 #: Columns of ``<history_dir>/index.csv``: one row per search that changed the result.
 HISTORY_INDEX_COLUMNS = ["search_date", "file", "count", "added", "dropped", "date_ranges", "query"]
-DEFAULT_QUEUE = "data/processed/screening_queue.csv"
+DEFAULT_QUEUE = path_of("screening_queue")
 DEFAULT_LOG = "logs/update.log"
 
 

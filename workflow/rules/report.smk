@@ -1,8 +1,10 @@
 # The self-contained HTML report and the executed notebooks.
 
-REPORT_TABLES = ["search", "prisma", "onset_timecourse", "screening", "studies", "study_status", "pooled",
+REPORT_TABLES = ["search", "prisma", "onset_timecourse", "duration_timecourse", "screening", "studies",
+                 "study_status", "pooled",
                  "pooled_studies", "side_effects", "side_effects_other", "summary_of_findings",
-                 "small_study_tests", "effects_not_computed", "effects", "benchmarks"]
+                 "small_study_tests", "effects_not_computed", "effects", "benchmarks", "multiverse",
+                 "multiverse_summary"]
 
 
 rule report:
@@ -10,6 +12,7 @@ rule report:
         **{name: P(name) for name in REPORT_TABLES},
         figures=rules.figures.output.svg,
         benchmark_figure=rules.benchmarks.output.svg,
+        multiverse_figures=rules.multiverse.output.svg,
         forest="results/figures/forest",
     output:
         report(

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from evsynth.analyses.fitting import fit, pooled_row, study_rows
-from evsynth.analyses.onset import B, SEED, bootstrap_window, favourable, multilevel_fit
+from evsynth.analyses.onset import SEED, B, bootstrap_window, favourable, multilevel_fit
 from evsynth.analyses.options import AnalysisOptions, AnalysisSpec, Window
 from evsynth.analyses.selection import select_window
 

@@ -268,12 +268,22 @@ def _multiverses_for(effects, attrs, opts: AnalysisOptions, spec: AnalysisSpec, 
         values = sorted(base.study_id.map(attrs[var]).astype(str).unique()) if not base.empty else []
         if len(values) > 1:
             splits += [(var, v) for v in values]
+    # risk of bias and the split are study-level filters: select once without them, filter after
+    # (the same rows as filtering first, since every selection rule works within a study)
+    cache: dict[DataChoice, pd.DataFrame] = {}
     out = []
     for split in splits:
         selections = []
         for combo in itertools.product(*levels.values()):
             choice = DataChoice(**dict(zip(levels, combo)))
-            rows = select_choice(effects, attrs, opts, spec, window, choice, split)
+            unfiltered = replace(choice, risk_of_bias="all")
+            if unfiltered not in cache:
+                cache[unfiltered] = select_choice(effects, attrs, opts, spec, window, unfiltered)
+            rows = cache[unfiltered]
+            if choice.risk_of_bias == "exclude_high":
+                rows = rows[rows.study_id.map(attrs.rob_overall) != "high"]
+            if split is not None:
+                rows = rows[rows.study_id.map(attrs[split[0]]).astype(str) == split[1]]
             sel = Selection(choice, rows.yi.to_numpy(float), rows.vi.to_numpy(float),
                             rows.study_id.to_numpy(str))
             f = mo.factors
@@ -491,9 +501,6 @@ def null_test(mv: Multiverse, table: pd.DataFrame, draws: int, n_specs: int, see
     rng = np.random.default_rng(seed)
     take = np.sort(rng.choice(len(pooled), size=min(n_specs, len(pooled)), replace=False))
     sample = pooled.iloc[take]
-    index = {(tuple(sorted(c.cells().items(), key=lambda kv: kv[0])), s): (i, s) for i, sel in
-             enumerate(mv.selections) for c in [sel.choice] for s in [()]}
-    del index
     keys = [_choice_key(sel.choice) for sel in mv.selections]
     by_key = {k: i for i, k in enumerate(keys)}
     study_col = {s: j for j, s in enumerate(studies)}
@@ -583,3 +590,24 @@ def summarize(multiverses: Sequence[Multiverse], table: pd.DataFrame, opts: Anal
         entry["null_test"] = null_test(mv, part, mo.null_draws, mo.null_specs, mo.seed, mo.chunk_size)
         out.append(entry)
     return {"multiverses": out, "level": opts.level}
+
+
+def run_step(effects: pd.DataFrame, frames: dict[str, pd.DataFrame], opts: AnalysisOptions, table_path,
+             summary_path, figures_dir) -> pd.DataFrame:
+    """The pipeline step: fit every multiverse, then write the table, the summary and one figure per
+    analysis (nothing is written when building or fitting fails)."""
+    from pathlib import Path
+
+    from evsynth.analyses.selection import study_attributes
+    from evsynth.figures import specification_curve
+    from evsynth.processed import write_document, write_table
+
+    attrs = study_attributes(frames["studies"], frames["arms"])
+    multiverses = build_multiverses(effects, attrs, opts)
+    table = run_multiverses(multiverses, opts.multiverse.chunk_size)
+    summary = summarize(multiverses, table, opts)
+    for aid in opts.multiverse.analyses:
+        specification_curve.render(table, aid, Path(figures_dir), opts.level)
+    write_document("multiverse_summary", summary, summary_path)
+    write_table("multiverse", table, table_path)
+    return table

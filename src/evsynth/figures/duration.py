@@ -52,7 +52,7 @@ def duration_figure(pooled: pd.DataFrame, studies: pd.DataFrame, duration: dict 
             entry = analyses.get(aid, {}) if aid else {}
             for j, regimen in enumerate(("single", "repeated")):
                 _decay(fig.add_subplot(grid[i, j]), aid, entry, regimen)
-        right = fig.add_gridspec(1, 1, left=0.8, right=0.985, top=0.9, bottom=bottom)
+        right = fig.add_gridspec(1, 1, left=0.8, right=0.975, top=0.9, bottom=bottom)
         _relapse(fig.add_subplot(right[0, 0]), studies[studies.analysis_id.isin(hr_ids)])
     return fig
 
@@ -100,8 +100,8 @@ def _decay(ax, aid: str | None, entry: dict, regimen: str) -> None:
     if not wins and not len(pts):
         style.empty_note(ax, "no controlled result" if course else "no duration time course")
     elif not wins:
-        ax.text(0.03, 0.97, f"not pooled: no window has {entry.get('min_k', 2)} trials", transform=ax.transAxes,
-                ha="left", va="top", color=style.GREY, fontsize=7)
+        ax.text(0.97, 0.55, f"not pooled: no window\nhas {entry.get('min_k', 2)} trials", transform=ax.transAxes,
+                ha="right", va="center", color=style.GREY, fontsize=7.5)
     ax.set_xlim(12, 1200)
     ax.set_xticks(TICKS)
     ax.set_xticklabels(TICK_LABELS)

@@ -42,8 +42,9 @@ __all__ = [
 ]
 
 DEFAULT_EUTILS_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
-#: PubMed ESearch cannot page past 10,000 UIDs (retstart is capped at 9,999).
-ESEARCH_MAX_RESULTS = 10_000
+#: PubMed ESearch returns at most the first 9,999 UIDs of a search (a retstart above 9,998 is an error;
+#: Biopython issues #4189, #4353): larger searches are split by date.
+ESEARCH_MAX_RESULTS = 9_999
 _PMID = re.compile(r"[1-9][0-9]{0,9}")
 _SAFE_PARSER_ARGS = {"resolve_entities": False, "no_network": True, "load_dtd": False, "huge_tree": False}
 
@@ -421,7 +422,7 @@ class EutilsClient:
         mindate: str | None = None,
         maxdate: str | None = None,
         datetype: str = "pdat",
-        page_size: int = 10_000,
+        page_size: int = ESEARCH_MAX_RESULTS,
         limit: int = ESEARCH_MAX_RESULTS,
     ) -> SearchResult:
         """Search PubMed with the history server and collect every matching PMID.
@@ -431,7 +432,7 @@ class EutilsClient:
         Parameters
         ----------
         limit : int
-            The most records accepted (PubMed's own cap, 10,000, by default; tests use a small one).
+            The most records accepted (PubMed's own cap, 9,999, by default; tests use a small one).
             :func:`evsynth.pubmed.search.search_pubmed` splits larger searches by date.
 
         Raises

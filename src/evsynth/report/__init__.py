@@ -36,10 +36,12 @@ def software_versions() -> dict[str, str]:
 
 #: registered processed tables and documents the report reads (name -> key in the report's data)
 TABLES = ["screening", "studies", "study_status", "pooled", "pooled_studies", "side_effects", "side_effects_other",
-          "summary_of_findings", "small_study_tests", "effects_not_computed", "effects", "benchmarks"]
-DOCUMENTS = ["search", "prisma", "onset_timecourse"]
+          "summary_of_findings", "small_study_tests", "effects_not_computed", "effects", "benchmarks",
+          "multiverse"]
+DOCUMENTS = ["search", "prisma", "onset_timecourse", "duration_timecourse", "multiverse_summary"]
 KEYS = {"pooled_studies": "weights", "summary_of_findings": "sof", "small_study_tests": "bias",
-        "effects_not_computed": "not_computed", "onset_timecourse": "onset"}
+        "effects_not_computed": "not_computed", "onset_timecourse": "onset",
+        "duration_timecourse": "duration"}
 
 
 def build_report(paths: Mapping[str, str | Path], figures: Path, config: dict, plan: AnalysisOptions,

@@ -237,23 +237,150 @@ def _subgroups(pooled: pd.DataFrame, analysis_id: str, ci_label: str) -> str:
 
 
 def duration_section(data) -> str:
+    """Duration by regimen: the latest window still distinguishable from control, its uncertainty, where data stop.
+
+    Built from ``duration_timecourse.json`` (:mod:`evsynth.analyses.duration`): one answer after a
+    single dose and one after the end of a course, never pooled together; then the relapse hazard
+    ratios, the uncontrolled follow-ups (descriptive) and the plan's ``pooled.csv`` rows.
+    """
     plan, pooled = data["plan"], data["pooled"]
+    doc = data.get("duration") or {}
     parts = ["<h2 id='duration'>5. Response duration: how long does it last?</h2>",
              inline_svg(Path(data["figures"]) / "duration.svg",
-                        "Tail of the time course after the last dose by regimen, and relapse hazard ratios.")]
+                        f"Pooled effect by time since the last dose (log time axis), after a single dose and after "
+                        f"the end of a course in separate panels, with {plan.level_label} band; points are studies, "
+                        f"sized by weight (hollow: window not pooled). Right: relapse hazard ratios."),
+             ("<p>A single dose's follow-up is its time since the last dose; a course contributes only results "
+              "timed from its last dose. The two regimens are analysed apart. The answer is the <em>latest</em> "
+              f"window from 24 h on whose pooled {plan.level_label} excludes no effect on the side favouring the "
+              "drug, with a study bootstrap and the multilevel time-course model as its uncertainty.</p>")]
     for spec in [a for a in plan.analyses if a.question == "duration"]:
-        parts.append(f"<h3>{esc(_analysis_label(spec))}</h3>")
         prim = _primary(pooled, spec.id)
         if spec.measure == "HR":
+            parts.append(f"<h3>{esc(_analysis_label(spec))}</h3>")
             w = data["weights"][data["weights"].analysis_id == spec.id].copy()
             w["est"] = w.estimate.map(num)
             w["ci"] = [ci(r) for _, r in w.iterrows()]
             parts.append(table(w, {"label": "Study (stratum)", "est": "Hazard ratio", "ci": plan.level_label},
                                {"est"}))
-        parts.append(table(_fmt_pooled(prim), pooled_cols(data), POOLED_NUM))
-        parts.append(_subgroups(pooled, spec.id, plan.level_label))
+            parts.append(table(_fmt_pooled(prim), pooled_cols(data), POOLED_NUM))
+            parts.append(_forest_figures(data, spec.id))
+            continue
+        entry = doc.get("analyses", {}).get(spec.id)
+        parts.append(f"<h3>{esc(_analysis_label(spec))}</h3>")
+        if entry is None:
+            parts.append(f"<p class='key'><strong>{esc(spec.id)}</strong>: no duration time course was computed "
+                         "(the duration_timecourse document has no entry for this analysis).</p>")
+        else:
+            for course in entry["regimens"].values():
+                parts.append(_duration_answer(spec, course, entry, plan.level_label))
+            for course in entry["regimens"].values():
+                parts.append(_duration_windows(course, data))
+        parts.append(f"<details><summary>Rows of this analysis in pooled.csv (all regimens in one model; they feed "
+                     f"the sensitivity and GRADE tables, not the duration answer above)</summary>"
+                     f"{table(_fmt_pooled(prim), pooled_cols(data), POOLED_NUM)}"
+                     f"{_subgroups(pooled, spec.id, plan.level_label)}</details>")
         parts.append(_forest_figures(data, spec.id))
+    parts.append(_duration_uncontrolled(doc.get("uncontrolled")))
     return "\n".join(parts)
+
+
+def _duration_when(course_label: str) -> str:
+    return course_label[:1].upper() + course_label[1:]
+
+
+def _duration_answer(spec, course: dict, entry: dict, ci_label: str) -> str:
+    """The key sentence for one regimen: latest distinguishable window or exactly why there is none."""
+    who = f"<strong>{esc(_duration_when(course.get('label', course.get('regimen', ''))))}</strong>"
+    latest = course.get("latest")
+    if latest:
+        lead = (f"{who}: the latest window at which the pooled effect is still distinguishable from control is "
+                f"<strong>{esc(latest['label'])}</strong> ({esc(spec.measure)} {num(latest['estimate'])}, "
+                f"{esc(ci_label)} {num(latest['ci_lb'])} to {num(latest['ci_ub'])}; {latest['n_studies']} trials: "
+                f"{esc(str(latest['studies']).replace('|', ', '))}).")
+    else:
+        lead = f"{who}: no window is distinguishable from control — {esc(course.get('why', ''))}."
+    boot = course.get("bootstrap")
+    if boot:
+        share = ", ".join(f"{esc(k)} {v:.0%}" for k, v in boot["share"].items() if v > 0)
+        lead += (f" Study bootstrap (B = {boot['B']}, seed {boot['seed']}): share of resamples in which each window "
+                 f"is the latest distinguishable one — {share}.")
+    else:
+        lead += " Study bootstrap: not run (no window was pooled)."
+    ml = course.get("multilevel") or {}
+    if ml.get("fitted"):
+        hit = ml.get("latest")
+        lab = next((w["label"] for w in ml["windows"] if w["window"] == hit), hit)
+        lead += (f" Multilevel time-course model ({esc(ml['method'])}, test {esc(ml['test'])}; {ml['k']} estimates "
+                 f"from {ml['n_studies']} trials): "
+                 + (f"latest window whose {esc(ci_label)} excludes no effect: <strong>{esc(lab)}</strong>."
+                    if hit else f"no window with {entry.get('min_k')} trials has a {esc(ci_label)} excluding no "
+                                f"effect."))
+        if not ml.get("converged", True):
+            lead += " The model did not converge."
+    else:
+        lead += f" Multilevel time-course model: not fitted — {esc(ml.get('reason', 'no data'))}."
+    end = course.get("data_end") or {}
+    anyw, enough = end.get("last_window_any"), end.get("last_window_min_k")
+    if anyw:
+        stop = (f" Where the data stop: the last window with any controlled result is {esc(anyw['label'])} "
+                f"({esc(str(anyw['studies']).replace('|', ', '))})")
+        stop += (f"; the last with ≥ {entry.get('min_k')} trials is {esc(enough['label'])}" if enough
+                 else f"; no window has ≥ {entry.get('min_k')} trials")
+        if end.get("last_hours") is not None:
+            h = float(end["last_hours"])
+            stop += (f"; the latest controlled time point is {f'day {h / 24:g}' if h >= 48 else f'{h:g} h'} "
+                     f"({esc(', '.join(end.get('last_hours_studies', [])))}).")
+        lead += stop
+    else:
+        lead += " There is no controlled result in any window from 24 h on."
+    return f"<p class='key'>{lead}</p>"
+
+
+def _duration_windows(course: dict, data) -> str:
+    rows = pd.DataFrame(course.get("windows", []))
+    if rows.empty:
+        return ""
+    rows["est"] = rows.estimate.map(num)
+    rows["ci_"] = [ci(r) for _, r in rows.iterrows()]
+    rows["pi_"] = [ci(r, "pi_lb", "pi_ub") for _, r in rows.iterrows()]
+    rows["studies_"] = rows.studies.map(lambda x: str(x).replace("|", ", "))
+    label = data["plan"].level_label
+    cols = {"label": "Time since last dose", "k": "k", "n_studies": "Trials", "studies_": "Studies",
+            "participants": "Participants", "est": "Estimate", "ci_": label, "pi_": label.replace("CI", "PI"),
+            "reason": "Not pooled because"}
+    out = table(rows, cols, {"k", "n_studies", "participants", "est"})
+    ml = course.get("multilevel") or {}
+    if ml.get("fitted"):
+        mlr = pd.DataFrame(ml["windows"])
+        mlr["est"] = mlr.estimate.map(num)
+        mlr["ci_"] = [ci(r) for _, r in mlr.iterrows()]
+        out += (f"<p>Multilevel time-course model: {esc(ml['model'])}; σ² (trial, time point) = "
+                f"{num(ml['sigma2'][0], 3)}, {num(ml['sigma2'][1], 3)}"
+                + (f"; warnings: {esc('; '.join(ml['warnings']))}" if ml.get("warnings") else "") + ".</p>"
+                + table(mlr, {"label": "Time since last dose", "k": "Estimates", "n_studies": "Trials",
+                              "est": "Estimate", "ci_": label}, {"k", "n_studies", "est"}))
+    return f"<details><summary>{esc(_duration_when(course.get('label', '')))}: every window</summary>{out}</details>"
+
+
+def _duration_uncontrolled(unc: dict | None) -> str:
+    """Uncontrolled follow-ups: a descriptive table, never pooled (or why it is empty)."""
+    head = "<h3>Uncontrolled follow-ups (descriptive; never pooled with controlled contrasts)</h3>"
+    if not unc:
+        return head + "<p>Not computed.</p>"
+    rows = pd.DataFrame(unc.get("rows", []))
+    if rows.empty:
+        return head + (f"<p>None: {esc(unc.get('note', ''))}. Uncontrolled follow-ups that were read but could not "
+                       "be entered (percentages without counts or denominators) are listed with the reason in "
+                       "<code>data/raw/extraction/notes/</code>.</p>")
+    rows["time"] = [f"{esc(t)} {esc(u)} ({esc(str(r).replace('_', ' '))})"
+                    for t, u, r in zip(rows.timepoint, rows.timepoint_unit, rows.timepoint_ref)]
+    rows["result"] = [f"{esc(e)}/{esc(n)} ({num(100 * s, 1)}%)" if pd.notna(s) else
+                      (f"mean {num(m)} (SD {num(sd)})" if pd.notna(m) else "")
+                      for e, n, s, m, sd in zip(rows.events, rows.n, rows.share, rows["mean"], rows.sd)]
+    cols = {"study_id": "Study", "arm_id": "Arm", "drug": "Drug", "regimen": "Regimen", "outcome": "Outcome",
+            "stratum": "Stratum", "time": "Time", "result": "Result as reported", "source": "Source"}
+    return head + table(rows, cols)
 
 
 def side_effects_section(data) -> str:
