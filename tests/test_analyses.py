@@ -40,7 +40,7 @@ def frames(with_crossover: bool = False, with_change: bool = False):
                         "rob_overall": "high" if sid == "Aaa2018" else "low", "year": 2018 + i, "doi": f"10.1/x{i}"})
         for arm, role in (("exp", "experimental"), ("ctl", "control")):
             arms.append({"study_id": sid, "arm_id": arm, "role": role, "schedule": "single infusion",
-                         "n_randomized": 30, "n_analyzed": 30})
+                         "n_randomized": 30, "n_analyzed": 30} | SRC)
             mean = MEANS[sid][0 if role == "experimental" else 1]
             stat = "mean_change" if with_change and sid == "Ddd2021" else "mean_endpoint"
             outcomes.append({"study_id": sid, "arm_id": arm, "outcome": "madrs", "timepoint": 24,

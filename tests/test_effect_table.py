@@ -19,9 +19,9 @@ def frames(design="parallel", arms=None, outcomes=None, contrasts=None, ae=None)
                              "route": "IV", "population": "TRD", "rob_overall": "low"}])
     arms = pd.DataFrame(arms or [
         {"study_id": "Test2020", "arm_id": "ket", "role": "experimental", "schedule": "single infusion",
-         "n_randomized": 20, "n_analyzed": 20},
+         "n_randomized": 20, "n_analyzed": 20} | SRC,
         {"study_id": "Test2020", "arm_id": "sal", "role": "control", "schedule": "single infusion",
-         "n_randomized": 20, "n_analyzed": 20},
+         "n_randomized": 20, "n_analyzed": 20} | SRC,
     ])
     cols = ["study_id", "arm_id", "outcome", "timepoint", "timepoint_unit", "timepoint_ref", "period", "stratum",
             "stat", "mean", "sd", "se", "ci_lb", "ci_ub", "n", "events", "source", "source_url"]
@@ -92,7 +92,7 @@ def test_paired_variance_shrinks_with_correlation():
 
 def test_shared_control_is_split():
     arms = [{"study_id": "Test2020", "arm_id": a, "role": r, "schedule": "single", "n_randomized": 20,
-             "n_analyzed": 20} for a, r in (("lo", "experimental"), ("hi", "experimental"), ("pbo", "control"))]
+             "n_analyzed": 20} | SRC for a, r in (("lo", "experimental"), ("hi", "experimental"), ("pbo", "control"))]
     outs = [mean_row("lo", 18.0, sd=9.0), mean_row("hi", 15.0, sd=9.0), mean_row("pbo", 25.0, sd=9.0)]
     eff, _ = build_effects(frames(arms=arms, outcomes=outs), OPTS)
     md = eff[eff.measure == "MD"].set_index("arm_id")

@@ -50,6 +50,8 @@ def validate_config(config: dict, schema_path: Path, source: str = "config") -> 
                 message = "unknown key"
             elif e.validator == "required":
                 message = "required key is missing"
+            elif e.validator == "pattern":  # the rule in words, never the regular expression
+                message = f"{e.instance!r}: {e.schema.get('description') or 'does not have the expected form'}"
             else:
                 message = e.message
             lines.append(f"{source}: {key}: {message}")

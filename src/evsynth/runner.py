@@ -422,14 +422,15 @@ def run_pipeline(root: Path, cores: int, config: list[str], configfiles: list[st
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("targets", nargs="*", help="files or rules to build (default: the whole report)")
+    parser.add_argument("targets", nargs="*",
+                        help="files or rules to build (default: the whole report); put them before the options")
     cores = os.environ.get("CORES", "")
     cores = int(cores) if cores.isdigit() and int(cores) > 0 else os.cpu_count() or 1
     parser.add_argument("--cores", "-c", type=int, default=cores, help="CPU cores to use (default: $CORES or all)")
     parser.add_argument("--config", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
                         help="override config.yaml items as Snakemake's --config does (report='{notebooks: false}')")
     parser.add_argument("--configfile", nargs="+", action="extend", default=[], metavar="FILE",
-                        help="config files to read (default: config.yaml)")
+                        help="more config files, read after config.yaml (later ones win)")
     parser.add_argument("--directory", "-d", default=".", help="the project folder (default: this one)")
 
 

@@ -13,7 +13,7 @@ with step(snakemake):
     write_table("pooled", result.pooled, snakemake.output.pooled)
     write_table("pooled_studies", result.studies, snakemake.output.weights)
     write_document("onset_timecourse", result.onset, snakemake.output.onset)
-write_document("duration_timecourse", result.duration, snakemake.output.duration)
+    write_document("duration_timecourse", result.duration, snakemake.output.duration)
     write_table("side_effects", result.side_effects, snakemake.output.side_effects)
     write_table("side_effects_other", result.side_effects_other, snakemake.output.side_effects_other)
     write_table("summary_of_findings", result.sof, snakemake.output.sof)

@@ -251,7 +251,7 @@ def _key(df: pd.DataFrame) -> pd.Series:
         s = df[col] if col in df else pd.Series("", index=df.index)
         if col == "timepoint":
             s = pd.to_numeric(s, errors="coerce").map(lambda v: "" if pd.isna(v) else f"{float(v):g}")
-        parts.append(s.fillna("").astype(str))
+        parts.append(s.astype(object).where(s.notna(), "").astype(str))
     out = parts[0]
     for p in parts[1:]:
         out = out + "|" + p

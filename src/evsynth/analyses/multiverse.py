@@ -146,7 +146,7 @@ def n_subsets(n: int, min_k: int, max_subset: int, all_subsets_upto: int) -> int
     if n < min_k:
         return 1
     top = n - min_k if n <= all_subsets_upto else min(max_subset, n - min_k)
-    return sum(math.comb(n, j) for j in range(0, top + 1))
+    return sum(math.comb(n, j) for j in range(top + 1))
 
 
 def study_subsets(studies: Sequence[str], min_k: int, max_subset: int, all_subsets_upto: int) -> list[tuple]:
@@ -160,7 +160,7 @@ def study_subsets(studies: Sequence[str], min_k: int, max_subset: int, all_subse
     if n < min_k:
         return [()]
     top = n - min_k if n <= all_subsets_upto else min(max_subset, n - min_k)
-    return [c for j in range(0, top + 1) for c in itertools.combinations(studies, j)]
+    return [c for j in range(top + 1) for c in itertools.combinations(studies, j)]
 
 
 # ----------------------------------------------------------------------------- selections
@@ -457,7 +457,7 @@ def curve_summary(table: pd.DataFrame) -> dict:
     excl_same = (pooled.ci_lb > null) if sign > 0 else (pooled.ci_ub < null)
     n = len(pooled)
     return {
-        "n_specs": int(len(table)), "n_pooled": int(n),
+        "n_specs": len(table), "n_pooled": n,
         "primary": None if prim.empty else {"estimate": _f(prim.estimate.iloc[0]), "ci_lb": _f(prim.ci_lb.iloc[0]),
                                              "ci_ub": _f(prim.ci_ub.iloc[0]), "k": int(prim.k.iloc[0])},
         "share_same_direction": float((np.sign(pooled.beta) == sign).mean()) if n and sign else math.nan,
@@ -545,7 +545,7 @@ def null_test(mv: Multiverse, table: pd.DataFrame, draws: int, n_specs: int, see
     pos, neg = int((obs_sig & (sample.beta > 0)).sum()), int((obs_sig & (sample.beta < 0)).sum())
     obs_share = max(pos, neg) / len(sample)
     return {
-        "applies": True, "draws": int(draws), "specs": int(len(sample)), "studies": len(studies),
+        "applies": True, "draws": int(draws), "specs": len(sample), "studies": len(studies),
         "distinct_sign_patterns": int(min(2 ** len(studies), 10**9)),
         "observed_median_beta": obs_med, "observed_share_significant": obs_share,
         "dominant_direction": "positive" if pos > neg else "negative" if neg > pos else "none",

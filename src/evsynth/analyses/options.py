@@ -337,7 +337,7 @@ def _multiverse(raw: Mapping, specs: list[AnalysisSpec], windows: list[Window], 
     studies = dict(f.get("studies") or {})
     factors = MultiverseFactors(**levels, max_subset=int(studies.get("max_subset", default.max_subset)),
                                 all_subsets_upto=int(studies.get("all_subsets_upto", default.all_subsets_upto)))
-    null = dict(raw.get("null") or {})
+    null = dict(raw.get("null_test") or {})
     dm = MultiverseOptions()
     return MultiverseOptions(analyses=analyses, windows=chosen_windows, split=split, factors=factors,
                              max_specs=int(raw.get("max_specs", dm.max_specs)),

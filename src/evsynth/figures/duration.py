@@ -98,7 +98,7 @@ def _decay(ax, aid: str | None, entry: dict, regimen: str) -> None:
     if end:
         ax.axvline(end, color=style.GREY, ls=":", lw=1.0, label=f"data stop: {_hours(end)}")
     if not wins and not len(pts):
-        style.empty_note(ax, "no controlled result" if course else "no duration time course")
+        style.empty_note(ax, "no pooled estimate:\n" + ("no controlled result" if course else "no duration time course"))
     elif not wins:
         ax.text(0.97, 0.55, f"not pooled: no window\nhas {entry.get('min_k', 2)} trials", transform=ax.transAxes,
                 ha="right", va="center", color=style.GREY, fontsize=7.5)

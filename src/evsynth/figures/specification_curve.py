@@ -20,22 +20,24 @@ from evsynth.figures import style
 MAX_COLUMNS = 4
 
 
-def _level_rows(d: pd.DataFrame) -> list[tuple[str, np.ndarray]]:
-    """(label, boolean per specification) for every level of every factor with two or more levels."""
+def _factor_column(d: pd.DataFrame, name: str) -> pd.Series:
+    if name == "omitted":
+        return (d[name].astype(str) != "").map({False: "all studies", True: "some left out"})
+    if name == "crossover_r":
+        return d[name].map(lambda v: "" if pd.isna(v) else f"r = {float(v):g}")
+    return d[name].astype(str)
+
+
+def _level_rows(d: pd.DataFrame) -> list[tuple[str, str, str]]:
+    """(label, factor, level) for every level of every factor with two or more levels in ``d``."""
     rows = []
     for name in FACTORS:
-        if name == "omitted":
-            col = (d[name].astype(str) != "").map({False: "all studies", True: "some left out"})
-        elif name == "crossover_r":
-            col = d[name].map(lambda v: "" if pd.isna(v) else f"r = {float(v):g}")
-        else:
-            col = d[name].astype(str)
-        levels = sorted(col.unique())
+        levels = sorted(_factor_column(d, name).unique())
         if len(levels) < 2:
             continue
         for lev in levels:
             short = lev if len(lev) <= 28 else lev[:26] + "…"
-            rows.append((f"{name.replace('_', ' ')}: {short}", (col == lev).to_numpy()))
+            rows.append((f"{name.replace('_', ' ')}: {short}", name, lev))
     return rows
 
 
@@ -52,21 +54,22 @@ def render(table: pd.DataFrame, analysis_id: str, out_dir: Path, level: float) -
     d_all = table[table.analysis_id == analysis_id]
     groups = [(key, g) for key, g in d_all.groupby(["window", "split"], sort=False)][:MAX_COLUMNS]
     n_cols = max(1, len(groups))
-    level_rows = max((len(_level_rows(g[g.beta.notna()])) for _, g in groups), default=1)
+    rows = _level_rows(d_all[d_all.beta.notna()])  # the same choice rows in every column
+    width = 4.6 * n_cols + 2.2
     with style.styled():
-        fig = style.new_figure(4.6 * n_cols + 1.6, 3.0 + 0.16 * level_rows)
-        grid = fig.add_gridspec(2, n_cols, height_ratios=[3.0, max(1.0, 0.16 * level_rows)], hspace=0.08,
-                                left=0.2 if n_cols == 1 else 0.12, right=0.98, top=0.9, bottom=0.06)
+        fig = style.new_figure(width, 3.4 + 0.16 * len(rows))
+        grid = fig.add_gridspec(2, n_cols, height_ratios=[3.0, max(1.0, 0.16 * len(rows))], hspace=0.08,
+                                wspace=0.15, left=2.2 / width, right=0.98, top=0.9, bottom=0.08)
         if not groups:
             ax = fig.add_subplot(grid[0, 0])
             style.empty_note(ax, "no specification")
         for c, ((window, split), g) in enumerate(groups):
-            _column(fig, grid, c, g, f"{window}" + ("" if split == "all" else f", {split}"), level)
+            _column(fig, grid, c, g, f"{window}" + ("" if split == "all" else f", {split}"), level, rows)
         fig.suptitle(f"Specification curve: {analysis_id}", fontsize=10)
         return style.save(fig, Path(out_dir) / f"specification_curve_{analysis_id}")
 
 
-def _column(fig, grid, c: int, g: pd.DataFrame, title: str, level: float) -> None:
+def _column(fig, grid, c: int, g: pd.DataFrame, title: str, level: float, rows: list) -> None:
     ax = fig.add_subplot(grid[0, c])
     panel = fig.add_subplot(grid[1, c], sharex=ax)
     d = g[g.beta.notna()].sort_values(["estimate", "spec"], kind="mergesort").reset_index(drop=True)
@@ -76,9 +79,10 @@ def _column(fig, grid, c: int, g: pd.DataFrame, title: str, level: float) -> Non
         panel.set_axis_off()
         return
     x = np.arange(len(d))
+    many = len(d) > 300  # thousands of points: drawn as an embedded image, so the SVG stays small
     ax.fill_between(x, d.ci_lb, d.ci_ub, step="mid", color=style.LIGHT_GREY, lw=0,
-                    label=style.ci_label(level))
-    ax.plot(x, d.estimate, color=style.OKABE_ITO["blue"], lw=1.2, label="estimate")
+                    label=style.ci_label(level), rasterized=many)
+    ax.plot(x, d.estimate, color=style.OKABE_ITO["blue"], lw=1.2, label="estimate", rasterized=many)
     null = 1.0 if style.is_ratio(measure) else 0.0
     ax.axhline(null, color=style.GREY, lw=0.8, ls="--")
     prim = np.flatnonzero(d.primary.astype(bool).to_numpy())
@@ -94,12 +98,13 @@ def _column(fig, grid, c: int, g: pd.DataFrame, title: str, level: float) -> Non
     ax.tick_params(labelbottom=False)
     if c == 0:
         ax.legend(loc="best")
-    rows = _level_rows(d)
-    img = np.array([m for _, m in rows], dtype=float) if rows else np.zeros((1, len(d)))
-    panel.imshow(img, aspect="auto", cmap="Greys", vmin=0, vmax=1.6, interpolation="nearest",
+    img = (np.array([(_factor_column(d, name) == lev).to_numpy() for _, name, lev in rows], dtype=float)
+           if rows else np.zeros((1, len(d))))
+    panel.imshow(img, aspect="auto", cmap="Greys", vmin=0, vmax=1.6, interpolation="none",
                  extent=(-0.5, len(d) - 0.5, len(rows) - 0.5, -0.5))
     panel.set_yticks(range(len(rows)))
-    panel.set_yticklabels([lab for lab, _ in rows] if c == 0 else [""] * len(rows), fontsize=6)
+    panel.tick_params(axis="y", length=0)
+    panel.set_yticklabels([lab for lab, _, _ in rows] if c == 0 else [""] * len(rows), fontsize=6)
     panel.set_xlabel("specification (sorted by estimate)")
     if prim.size:
         panel.axvline(prim[0], color=style.OKABE_ITO["orange"], lw=0.8)

@@ -272,10 +272,10 @@ def duration_section(data) -> str:
             parts.append(f"<p class='key'><strong>{esc(spec.id)}</strong>: no duration time course was computed "
                          "(the duration_timecourse document has no entry for this analysis).</p>")
         else:
-            for course in entry["regimens"].values():
-                parts.append(_duration_answer(spec, course, entry, plan.level_label))
-            for course in entry["regimens"].values():
-                parts.append(_duration_windows(course, data))
+            order = ["single", "repeated"] + sorted(set(entry["regimens"]) - {"single", "repeated"})
+            courses = [entry["regimens"][r] for r in order if r in entry["regimens"]]
+            parts += [_duration_answer(spec, course, entry, plan.level_label) for course in courses]
+            parts += [_duration_windows(course, data) for course in courses]
         parts.append(f"<details><summary>Rows of this analysis in pooled.csv (all regimens in one model; they feed "
                      f"the sensitivity and GRADE tables, not the duration answer above)</summary>"
                      f"{table(_fmt_pooled(prim), pooled_cols(data), POOLED_NUM)}"
@@ -325,7 +325,8 @@ def _duration_answer(spec, course: dict, entry: dict, ci_label: str) -> str:
     if anyw:
         stop = (f" Where the data stop: the last window with any controlled result is {esc(anyw['label'])} "
                 f"({esc(str(anyw['studies']).replace('|', ', '))})")
-        stop += (f"; the last with ≥ {entry.get('min_k')} trials is {esc(enough['label'])}" if enough
+        stop += (f"; the last with ≥ {entry.get('min_k')} trials is {esc(enough['label'])} "
+                 f"({esc(str(enough['studies']).replace('|', ', '))})" if enough
                  else f"; no window has ≥ {entry.get('min_k')} trials")
         if end.get("last_hours") is not None:
             h = float(end["last_hours"])
@@ -488,5 +489,60 @@ def _excluded_studies(data) -> str:
             + table(out, {"study_id": "Study", "status": "Status", "reason": "Reason", "pmids": "PMIDs"}))
 
 
+def _pct(x) -> str:
+    return "" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * float(x):.0f}%"
+
+
+def multiverse_section(data) -> str:
+    """How robust is each answer? Per multiverse: the share of specifications agreeing, the spread,
+    the factors that move the estimate most, and the null-curve test (:mod:`evsynth.analyses.multiverse`)."""
+    summary = (data.get("multiverse_summary") or {}).get("multiverses", [])
+    head = "<h2 id='multiverse'>How robust is each answer?</h2>"
+    if not summary:
+        return head + "<p>No multiverse was requested (<code>analysis.multiverse.analyses</code> is empty).</p>"
+    ci_label = data["plan"].level_label
+    rows = []
+    for m in summary:
+        prim = m.get("primary") or {}
+        null = m.get("null_test") or {}
+        movers = "; ".join(f"{f['factor'].replace('_', ' ')} ({num(f['range'], 3)})"
+                           for f in m.get("influence", [])[:3] if f["range"] > 0) or "none"
+        if null.get("applies"):
+            test = (f"median p = {num(null['p_median'], 3)}, share p = {num(null['p_share'], 3)} "
+                    f"({null['draws']} sign-flip draws, {null['specs']} specifications, {null['studies']} studies)")
+        else:
+            test = f"not applicable: {null.get('why', 'nothing pooled')}"
+        rows.append({
+            "analysis_id": m["analysis_id"], "window": m["window"], "split": m["split"],
+            "n": f"{m.get('n_specs', 0):,} ({m.get('n_pooled', 0):,} pooled)",
+            "primary": (f"{num(prim.get('estimate'))} ({num(prim.get('ci_lb'))} to {num(prim.get('ci_ub'))})"
+                        if prim else "not in this multiverse"),
+            "same": _pct(m.get("share_same_direction")), "excl": _pct(m.get("share_ci_excludes_null")),
+            "median": (f"{num(m.get('median'))} ({num(m.get('min'))} to {num(m.get('max'))})"
+                       if m.get("n_pooled") else ""),
+            "movers": movers, "test": test})
+    cols = {"analysis_id": "Analysis", "window": "Time", "split": "Multiverse", "n": "Specifications",
+            "primary": f"Primary estimate ({ci_label})", "same": "Same direction as primary",
+            "excl": f"{ci_label} excludes no effect", "median": "Median (range) of estimates",
+            "movers": "Factors that move it most (range of level medians, model scale)",
+            "test": "Whole curve under the null"}
+    figures = "".join(
+        inline_svg(Path(data["figures"]) / f"specification_curve_{aid}.svg",
+                   f"Specification curve, {aid}: every specification's estimate with its {ci_label}, sorted; "
+                   f"the choices underneath; the primary specification in orange")
+        for aid in dict.fromkeys(m["analysis_id"] for m in summary))
+    return (head + "<p>Every headline rests on choices: the τ² estimator, the test, the crossover correlation, "
+            "first periods only, which depression scale a trial contributes, the comparators, trials at high "
+            "risk of bias, numbers read from secondary sources, the window edges and which studies enter. The "
+            "multiverse fits every combination of the levels in <code>analysis.multiverse</code> (equivalent "
+            "choices vary within a multiverse; a split variable gives separate multiverses per level). The null "
+            "test flips the sign of each study's effects after shifting them by each specification's own "
+            "estimate, refits the curve, and compares the median estimate and the share of specifications "
+            "significant in the dominant direction with their null distributions (Simonsohn, Simmons &amp; "
+            "Nelson 2020); with few studies there are few distinct sign patterns and the test is coarse.</p>"
+            + table(pd.DataFrame(rows), cols) + figures)
+
+
 SECTIONS = [status_banner, search_section, prisma_section, studies_section, onset_section, duration_section,
-            side_effects_section, sensitivity_section, sof_section, benchmarks_section, gaps_section]
+            side_effects_section, sensitivity_section, multiverse_section, sof_section, benchmarks_section,
+            gaps_section]
