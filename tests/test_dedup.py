@@ -12,7 +12,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from evsynth import records
 from evsynth.dedup import DEDUP_COLUMNS, find_duplicates, normalise_doi, normalise_title
 from evsynth.snapshot import BIBLIOGRAPHY_COLUMNS, build_snapshot
 
@@ -145,10 +144,6 @@ def test_many_records_sharing_one_doi_is_fast_and_linear():
     assert (out.matched_to[~out.kept] == "ris:00000").all()  # all reached in one step from the kept record
 
 
-def test_records_module_re_exports_the_same_functions():
-    assert records.find_duplicates is find_duplicates and records.normalise_doi is normalise_doi
-
-
 def run_parse_script(tmp_path, pubmed_dir, extra=()):
     root = Path(__file__).resolve().parents[1]
     out = tmp_path / "processed"
@@ -156,13 +151,13 @@ def run_parse_script(tmp_path, pubmed_dir, extra=()):
         rule="parse_records", log=[str(tmp_path / "logs" / "parse_records.log")],
         input=SimpleNamespace(extra=list(extra)),
         params=SimpleNamespace(pubmed_dir=str(pubmed_dir), mode="snapshot"),
-        output=SimpleNamespace(records=str(out / "records.csv"), dedup=str(out / "records_duplicates.csv"),
-                               search=str(out / "search.json")))
+        output=SimpleNamespace(records=str(out / "records.csv"), search=str(out / "search.json")))
     runpy.run_path(str(root / "workflow" / "scripts" / "parse_records.py"), init_globals={"snakemake": smk})
     return out
 
 
-def test_parse_step_deduplicates_and_reports_a_bad_input_in_one_line(tmp_path, capsys):
+def test_parse_step_keeps_every_record_and_reports_a_bad_input_in_one_line(tmp_path, capsys):
+    """De-duplication belongs to screening: the parse step writes every record it read."""
     pubmed = tmp_path / "pubmed"
     pubmed.mkdir()
     bib = tmp_path / "bib.csv"
@@ -173,9 +168,11 @@ def test_parse_step_deduplicates_and_reports_a_bad_input_in_one_line(tmp_path, c
     ris = tmp_path / "embase.ris"
     ris.write_text("TY  - JOUR\nTI  - " + TITLES[1] + "\nDO  - https://doi.org/10.1/A\nPY  - 2019\nAN  - L1\nER  - \n")
     out = run_parse_script(tmp_path, pubmed, [ris])
-    assert pd.read_csv(out / "records.csv").record_id.tolist() == ["pubmed:101"]
-    dup = pd.read_csv(out / "records_duplicates.csv")
-    assert dup[["record_id", "match", "matched_to"]].values.tolist() == [["embase:L1", "doi", "pubmed:101"]]
+    parsed = pd.read_csv(out / "records.csv")
+    assert parsed.record_id.tolist() == ["embase:L1", "pubmed:101"]
+    dup = find_duplicates(parsed)
+    assert dup.loc[~dup.kept, ["record_id", "match", "matched_to"]].values.tolist() == [
+        ["embase:L1", "doi", "pubmed:101"]]
     assert json.loads((out / "search.json").read_text())["count"] == 1
 
     (pubmed / "broken.xml").write_text("<PubmedArticleSet><PubmedArticle><MedlineCitation>")

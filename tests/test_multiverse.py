@@ -226,6 +226,23 @@ def test_summary_and_null_test(fitted):
     assert M.null_test(small[0], part, draws=0, n_specs=100, seed=7)["applies"] is False
 
 
+def test_null_test_uses_every_sign_pattern_when_few_studies():
+    studies = np.array([f"S{i}" for i in range(6)])
+    yi = np.array([-1.0, -0.9, -1.1, -1.05, -0.95, -1.02])
+    sel = M.Selection(M.DataChoice(), yi, np.full(6, 0.01), studies, [()])
+    mv = M.Multiverse("x", "24h", "all", "MD", ("FE",), ("z",), [sel])
+    table = M.run_multiverses([mv])
+    res = M.null_test(mv, table, draws=64, n_specs=10, seed=1)
+    assert res["exact"] and res["draws"] == 64
+    # only the observed signs and their mirror image reach |median| = |observed|: p = 2 / 64
+    assert res["p_median"] == pytest.approx(2 / 64) and res["p_share"] == pytest.approx(2 / 64)
+    two = M.Selection(M.DataChoice(), yi[:2], np.full(2, 0.01), studies[:2], [()])
+    mv2 = M.Multiverse("x", "24h", "all", "MD", ("FE",), ("z",), [two])
+    assert M.null_test(mv2, M.run_multiverses([mv2]), draws=200, n_specs=10, seed=1)["p_median"] == 0.5
+    random = M.null_test(mv, table, draws=20, n_specs=10, seed=1)
+    assert not random["exact"] and random["p_median"] >= 1 / 21
+
+
 def test_figure_is_deterministic_and_follows_the_level(fitted, tmp_path):
     from evsynth.figures import specification_curve
 
@@ -253,7 +270,7 @@ def test_report_section(config, data, fitted, tmp_path):
     html = sections.multiverse_section({"multiverse_summary": summary, "multiverse": table, "plan": plan,
                                         "figures": tmp_path})
     assert "How robust is each answer?" in html and "data-figure=\"specification_curve_onset_depression\"" in html
-    assert "Same direction as primary" in html and "sign-flip draws" in html
+    assert "Same direction as primary" in html and "sign patterns" in html
     assert sections.multiverse_section in sections.SECTIONS
     empty = sections.multiverse_section({"multiverse_summary": {"multiverses": []}, "plan": plan})
     assert "No multiverse was requested" in empty

@@ -15,7 +15,7 @@ from eutils_stub import OWN_FIXTURES, SHARED_FIXTURES, EutilsStub, make_records
 
 from evsynth.pubmed import EutilsClient, EutilsPermanentError, FileThrottle, MissingRecordsError, fetch
 from evsynth.pubmed.client import EutilsResponseError, efetch_pmids, parse_esearch
-from evsynth.pubmed.parser import parse_medline, pmids_in_file
+from evsynth.parsers.medline_xml import parse_medline, pmids_in_file
 
 # The own fixtures' PMIDs plus four cloned ones; batch_size=4 gives three batches.
 PMIDS = ["90100001", "90100002", "90100003", "90100004", "90100005", "90100006", "90100007",

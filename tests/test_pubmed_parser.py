@@ -11,7 +11,7 @@ import pytest
 from eutils_stub import OWN_FIXTURES, SHARED_FIXTURES
 
 from evsynth.pubmed import RECORD_FIELDS, MedlineParseError, parse_medline
-from evsynth.pubmed.parser import find_invalid_utf8, pmids_in_file
+from evsynth.parsers.medline_xml import find_invalid_utf8, pmids_in_file
 
 OWN_EFETCH = sorted(OWN_FIXTURES.glob("efetch_*.xml"))
 SHARED_EFETCH = [  # listed, not globbed: the parameter set is the same with or without ../shared

@@ -15,12 +15,10 @@ import pytest
 from eutils_stub import OWN_FIXTURES, SHARED_FIXTURES
 
 from evsynth.cli import main as evsynth_main
+from evsynth.dedup import find_duplicates, normalise_doi, normalise_title
 from evsynth.records import (
     COLUMNS,
     RecordsInputError,
-    find_duplicates,
-    normalise_doi,
-    normalise_title,
     read_nbib,
     read_records,
     read_ris,

@@ -12,7 +12,7 @@ from fake_eutils import FakeEutils, dated_records, fake_client
 
 from evsynth.pubmed import EutilsPermanentError, fetch
 from evsynth.pubmed.client import SearchTooLargeError
-from evsynth.pubmed.parser import pmids_in_file
+from evsynth.parsers.medline_xml import pmids_in_file
 from evsynth.pubmed.search import normalise_date_ranges, search_pubmed
 
 DATE = "2026-01-01T00:00:00Z"

@@ -21,20 +21,18 @@ policy holds: bibliographic facts only, no abstracts.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import math
 import os
 import re
 import shutil
-import sys
 from pathlib import Path
 
 from lxml import etree
 
 from evsynth import __version__
-from evsynth.errors import EvsynthError, InputError, one_line
+from evsynth.errors import InputError
 from evsynth.io import atomic_path, write_json
 
 # MeSH unique identifiers of the publication types used here (NLM Publication Types list).
@@ -229,8 +227,8 @@ def refresh_snapshot(live_dir: str | os.PathLike[str], out_dir: str | os.PathLik
     InputError
         ``live_dir`` holds no complete live search, or its records cannot be read.
     """
+    from evsynth.parsers.medline_xml import MedlineParseError
     from evsynth.pubmed.client import DEFAULT_EUTILS_URL
-    from evsynth.pubmed.parser import MedlineParseError
     from evsynth.pubmed.retrieve import complete_search
     from evsynth.records import RecordsInputError, read_records, records_table
 
@@ -280,51 +278,3 @@ def refresh_snapshot(live_dir: str | os.PathLike[str], out_dir: str | os.PathLik
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return result
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the ``evsynth snapshot-refresh`` options to ``parser``."""
-    parser.add_argument("--config", default="config.yaml", help="pipeline configuration (default config.yaml)")
-    parser.add_argument("--live-dir", default=None, help="complete live search (default pubmed.live_dir)")
-    parser.add_argument("--out", default=None, help="snapshot folder to refresh (default pubmed.snapshot_dir)")
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run ``evsynth snapshot-refresh``; return 0, or 1 with a one-line reason on stderr."""
-    import yaml
-
-    from evsynth.config import ConfigError, load_config
-
-    try:
-        pubmed = load_config(Path(args.config))["pubmed"]
-        live = args.live_dir or pubmed.get("live_dir", "data/raw/pubmed-live")
-        out = args.out or pubmed["snapshot_dir"]
-        search = refresh_snapshot(live, out)
-    except (EvsynthError, ConfigError, yaml.YAMLError, OSError, ValueError) as exc:
-        if isinstance(exc, (EvsynthError, OSError)):
-            lines = one_line(exc)
-        else:
-            lines = [line for line in str(exc).splitlines() if line.strip()]
-        for line in lines[:20]:
-            print(f"evsynth snapshot-refresh: error: {line}", file=sys.stderr)
-        return 1
-    print(f"evsynth snapshot-refresh: {out}: {search['count']} records from the live search of "
-          f"{search['retrieval_date']}", file=sys.stderr)
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Build the frozen PubMed snapshot from bibliography.csv")
-    parser.add_argument("bibliography", type=Path)
-    parser.add_argument("--query-file", type=Path, required=True)
-    parser.add_argument("--date", required=True, help="snapshot date, YYYY-MM-DD")
-    parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args(argv)
-    query = " ".join(args.query_file.read_text(encoding="utf-8").split())
-    search = build_snapshot(args.bibliography, query, args.date, args.out)
-    print(f"{args.out}: {search['count']} records")
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

@@ -26,13 +26,11 @@ why in one line.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
 import logging
 import os
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +39,7 @@ from typing import Any
 import pandas as pd
 
 from evsynth import __version__
-from evsynth.errors import EvsynthError, InputError, one_line
+from evsynth.errors import InputError
 from evsynth.io import atomic_path
 from evsynth.processed import layout, path_of
 from evsynth.pubmed.client import ESEARCH_MAX_RESULTS, EutilsClient, resolve_eutils_url
@@ -53,9 +51,7 @@ __all__ = [
     "HISTORY_INDEX_COLUMNS",
     "QUEUE_COLUMNS",
     "UpdateResult",
-    "add_arguments",
     "read_history",
-    "run",
     "screening_queue",
     "update",
 ]
@@ -222,7 +218,7 @@ def _read_previous_queue(path: Path) -> pd.DataFrame | None:
 
 
 def _live_records(live_dir: Path, search: Mapping[str, Any]) -> pd.DataFrame:
-    from evsynth.pubmed.parser import MedlineParseError
+    from evsynth.parsers.medline_xml import MedlineParseError
     from evsynth.records import RecordsInputError, read_records, records_table
 
     try:
@@ -409,54 +405,3 @@ def update(
 
 
 # -- command line -------------------------------------------------------------------------------
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the ``evsynth update`` options to ``parser``."""
-    parser.add_argument("--config", default="config.yaml", help="pipeline configuration (default config.yaml)")
-    parser.add_argument("--queue", default=DEFAULT_QUEUE, help=f"screening queue to write (default {DEFAULT_QUEUE})")
-    parser.add_argument("--live-dir", default=None, help="live search folder (default pubmed.live_dir)")
-    parser.add_argument("--history-dir", default=None, help="search history folder (default pubmed.history_dir)")
-    parser.add_argument("--log", default=DEFAULT_LOG, help=f"log file: requests, retries (default {DEFAULT_LOG})")
-
-
-def _log_to_file(path: Path) -> logging.Handler | None:
-    """Send INFO and above (requests retried, batches fetched) to ``path``; None if it cannot be written."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(path, mode="w", encoding="utf-8")
-    except OSError:
-        return None
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    return handler
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run ``evsynth update``; return 0, or 1 with a one-line reason on stderr (nothing changed then)."""
-    import yaml
-
-    from evsynth.config import ConfigError, load_config
-
-    log_file = _log_to_file(Path(args.log))
-    try:
-        config = load_config(Path(args.config))
-        result = update(config["pubmed"], config["screening"], live_dir=args.live_dir,
-                        history_dir=args.history_dir, queue_path=args.queue)
-    except (EvsynthError, ConfigError, yaml.YAMLError, OSError, ValueError) as exc:
-        if isinstance(exc, (EvsynthError, OSError)):
-            lines = one_line(exc)
-        elif isinstance(exc, ConfigError):
-            lines = [line for line in str(exc).splitlines() if line.strip()]
-        else:
-            lines = [f"{args.config}: {' '.join(str(exc).split())}"]
-        where = f" (log: {args.log})" if log_file else ""
-        for line in lines[:20]:
-            print(f"evsynth update: error: {line}{where}", file=sys.stderr)
-        return 1
-    finally:
-        if log_file is not None:
-            logging.getLogger().removeHandler(log_file)
-            log_file.close()
-    print(f"evsynth update: {result.summary()} -> {args.queue}", file=sys.stderr)
-    return 0

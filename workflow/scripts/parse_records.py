@@ -5,7 +5,7 @@ from pathlib import Path
 
 from evsynth.errors import InputError
 from evsynth.io import read_json, write_json
-from evsynth.pubmed.parser import MedlineParseError
+from evsynth.parsers.medline_xml import MedlineParseError
 from evsynth.records import RecordsInputError, read_records, records_table, write_records_csv
 from evsynth.steps import step
 

@@ -18,12 +18,15 @@ subsets become rows of NaN-padded ``(rows, k_max)`` matrices, and
 time, so memory is bounded by ``chunk_size`` whatever the number of specifications. Each row equals
 :func:`evsynth.pooling.rma` on the same data (tests check a random sample to 1e-8).
 
-The whole curve is tested under the null by sign flips (Simonsohn et al. 2020, "inference with
-the specification curve"): each specification's effect sizes are shifted by its own pooled
-estimate (forcing the null to hold), every study's shifted effects get one random sign per draw
-(the same sign in every specification, so the draws keep the dependence between specifications),
-all specifications are refitted, and the observed median estimate and share of specifications
-significant in the dominant direction are compared with their null distributions.
+The whole curve is tested under the null by sign flips (the randomization version of Simonsohn et
+al. 2020's "inference with the specification curve"): under the null of no effect, each study's
+effect sizes are as likely to carry the opposite sign, so every study gets one sign per draw (the
+same sign in every specification, which keeps the dependence between specifications), all
+specifications are refitted, and the observed median estimate and share of specifications
+significant in the dominant direction are compared with their null distributions. With few studies
+every one of the 2^n sign patterns is used (an exact test); otherwise random draws (fixed seed).
+Shifting by the pooled estimate, as Simonsohn et al. do before bootstrapping, would leave no
+sampling variation for sign flips to reproduce, so the effects are flipped as observed.
 """
 
 from __future__ import annotations
@@ -478,10 +481,12 @@ def null_test(mv: Multiverse, table: pd.DataFrame, draws: int, n_specs: int, see
               chunk_size: int = 20000) -> dict:
     """Sign-flip test of the whole specification curve under the null (Simonsohn et al. 2020).
 
-    Up to ``n_specs`` pooled specifications are drawn at random (``seed``; all when fewer). For
-    each of ``draws`` draws every study gets one random sign; each specification's yi become
-    ``sign_study * (yi - beta_spec)`` and are refitted. p-values: ``(1 + #{null >= observed}) /
-    (draws + 1)`` for |median estimate| (model scale) and for the share of specifications
+    Up to ``n_specs`` pooled specifications are drawn at random (``seed``; all when fewer). Every
+    study gets one sign per draw and each specification's yi become ``sign_study * yi`` (model
+    scale), refitted with the specification's own estimator and test. With ``2**studies <= draws``
+    every sign pattern is used once and p = #{null >= observed} / 2**studies (exact; the observed
+    pattern is one of them); otherwise ``draws`` random patterns and p = (1 + #{null >= observed})
+    / (draws + 1). Statistics: |median estimate| (model scale) and the share of specifications
     significant in the dominant direction.
 
     Returns
@@ -504,7 +509,12 @@ def null_test(mv: Multiverse, table: pd.DataFrame, draws: int, n_specs: int, see
     keys = [_choice_key(sel.choice) for sel in mv.selections]
     by_key = {k: i for i, k in enumerate(keys)}
     study_col = {s: j for j, s in enumerate(studies)}
-    signs = rng.choice(np.array([-1.0, 1.0]), size=(draws, len(studies)))
+    exact = 2 ** len(studies) <= draws
+    if exact:
+        signs = np.array(list(itertools.product((1.0, -1.0), repeat=len(studies))))
+    else:
+        signs = rng.choice(np.array([-1.0, 1.0]), size=(draws, len(studies)))
+    draws = len(signs)
     alpha_level = mv.level
     med_null = np.empty(draws)
     beta_null = []
@@ -518,11 +528,11 @@ def null_test(mv: Multiverse, table: pd.DataFrame, draws: int, n_specs: int, see
         y0 = np.full((len(rows), k_max), np.nan)
         v0 = np.full((len(rows), k_max), np.nan)
         col = np.zeros((len(rows), k_max), dtype=int)
-        for p, ((i, omitted), beta) in enumerate(zip(rows, part.beta)):
+        for p, (i, omitted) in enumerate(rows):
             sel = mv.selections[i]
             keep = ~np.isin(sel.study, omitted) if omitted else np.ones(len(sel.study), bool)
             k = len(sel.study)
-            y0[p, :k] = np.where(keep, sel.yi - beta, np.nan)
+            y0[p, :k] = np.where(keep, sel.yi, np.nan)
             v0[p, :k] = np.where(keep, sel.vi, np.nan)
             col[p, :k] = [study_col[s] for s in sel.study]
         flips = signs[:, col]  # (draws, specs, k_max)
@@ -546,12 +556,17 @@ def null_test(mv: Multiverse, table: pd.DataFrame, draws: int, n_specs: int, see
     obs_share = max(pos, neg) / len(sample)
     return {
         "applies": True, "draws": int(draws), "specs": len(sample), "studies": len(studies),
-        "distinct_sign_patterns": int(min(2 ** len(studies), 10**9)),
+        "exact": exact, "distinct_sign_patterns": int(min(2 ** len(studies), 10**9)),
         "observed_median_beta": obs_med, "observed_share_significant": obs_share,
         "dominant_direction": "positive" if pos > neg else "negative" if neg > pos else "none",
-        "p_median": float((1 + np.sum(med_null >= abs(obs_med) - 1e-12)) / (draws + 1)),
-        "p_share": float((1 + np.sum(share_null >= obs_share - 1e-12)) / (draws + 1)),
+        "p_median": _p_value(med_null, abs(obs_med), exact),
+        "p_share": _p_value(share_null, obs_share, exact),
     }
+
+
+def _p_value(null: np.ndarray, observed: float, exact: bool) -> float:
+    hits = int(np.sum(null >= observed - 1e-12))
+    return hits / len(null) if exact else (1 + hits) / (len(null) + 1)
 
 
 def _choice_key(c: DataChoice) -> tuple:

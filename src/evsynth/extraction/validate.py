@@ -8,7 +8,6 @@ terms are in the controlled vocabulary.
 
 from __future__ import annotations
 
-import argparse
 import difflib
 from collections import defaultdict
 from pathlib import Path
@@ -224,25 +223,3 @@ def load_frames(directory: Path | None, schema: Path | None = None, paths: dict 
     if problems:
         raise ExtractionError(problems)
     return {name: tables[name].frame(list(spec["columns"])) for name, spec in schema_doc["tables"].items()}
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("directory", nargs="?", default="data/raw/extraction", type=Path,
-                        help="folder holding studies.csv, arms.csv, ... (default: data/raw/extraction)")
-    parser.add_argument("--schema", type=Path, default=None,
-                        help="extraction schema (default: the one shipped with evsynth)")
-
-
-def run(args: argparse.Namespace) -> int:
-    try:
-        problems = validate(args.directory, args.schema)
-    except FileNotFoundError as err:
-        print(f"evsynth validate: {err}")
-        return 2
-    for p in problems:
-        print(p)
-    if problems:
-        print(f"{len(problems)} problem(s)")
-        return 1
-    print(f"{args.directory}: all tables valid")
-    return 0

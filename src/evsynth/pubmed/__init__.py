@@ -18,7 +18,7 @@ from evsynth.pubmed.client import (
     MissingRecordsError,
     SearchResult,
 )
-from evsynth.pubmed.parser import RECORD_FIELDS, MedlineParseError, parse_medline
+from evsynth.parsers.medline_xml import RECORD_FIELDS, MedlineParseError, parse_medline
 from evsynth.pubmed.retrieve import fetch
 from evsynth.pubmed.throttle import FileThrottle
 

@@ -508,8 +508,9 @@ def multiverse_section(data) -> str:
         movers = "; ".join(f"{f['factor'].replace('_', ' ')} ({num(f['range'], 3)})"
                            for f in m.get("influence", [])[:3] if f["range"] > 0) or "none"
         if null.get("applies"):
+            how = "all" if null.get("exact") else "random"
             test = (f"median p = {num(null['p_median'], 3)}, share p = {num(null['p_share'], 3)} "
-                    f"({null['draws']} sign-flip draws, {null['specs']} specifications, {null['studies']} studies)")
+                    f"({how} {null['draws']} sign patterns, {null['specs']} specifications, {null['studies']} studies)")
         else:
             test = f"not applicable: {null.get('why', 'nothing pooled')}"
         rows.append({
@@ -536,10 +537,11 @@ def multiverse_section(data) -> str:
             "risk of bias, numbers read from secondary sources, the window edges and which studies enter. The "
             "multiverse fits every combination of the levels in <code>analysis.multiverse</code> (equivalent "
             "choices vary within a multiverse; a split variable gives separate multiverses per level). The null "
-            "test flips the sign of each study's effects after shifting them by each specification's own "
-            "estimate, refits the curve, and compares the median estimate and the share of specifications "
-            "significant in the dominant direction with their null distributions (Simonsohn, Simmons &amp; "
-            "Nelson 2020); with few studies there are few distinct sign patterns and the test is coarse.</p>"
+            "test gives each study's effects a random sign (under no effect either sign is as likely), refits "
+            "the whole curve, and compares the median estimate and the share of specifications significant in "
+            "the dominant direction with their null distributions (Simonsohn, Simmons &amp; Nelson 2020); with "
+            "n studies there are only 2<sup>n</sup> sign patterns, all of them used when few, so with two "
+            "studies the smallest possible p is 0.5.</p>"
             + table(pd.DataFrame(rows), cols) + figures)
 
 
