@@ -229,7 +229,7 @@ def test_summary_and_null_test(fitted):
 def test_null_test_uses_every_sign_pattern_when_few_studies():
     studies = np.array([f"S{i}" for i in range(6)])
     yi = np.array([-1.0, -0.9, -1.1, -1.05, -0.95, -1.02])
-    sel = M.Selection(M.DataChoice(), yi, np.full(6, 0.01), studies, [()])
+    sel = M.Selection(M.DataChoice(), yi, np.full(6, 1.0), studies, [()])  # only 6 of 6 signs agreeing: p < .05
     mv = M.Multiverse("x", "24h", "all", "MD", ("FE",), ("z",), [sel])
     table = M.run_multiverses([mv])
     res = M.null_test(mv, table, draws=64, n_specs=10, seed=1)

@@ -42,4 +42,4 @@ rule notebook:
     log:
         "logs/notebook_{nb}.log",
     script:
-        "../scripts/notebook.py"
+        "../scripts/render_notebook.py"

@@ -60,7 +60,13 @@ def study_status(studies: pd.DataFrame, screening: pd.DataFrame) -> pd.DataFrame
         elif "awaiting" in set(linked[own].decision) if pmid is not None else False:
             status, reason = "awaiting", "its record awaits a screening decision"
         else:
-            ident = f"PMID {pmid}" if pmid is not None else f"DOI {s.doi}"
+            pmcid = getattr(s, "pmcid", None)
+            if pmid is not None:
+                ident = f"PMID {pmid}"
+            elif isinstance(s.doi, str) and s.doi:
+                ident = f"DOI {s.doi}"
+            else:
+                ident = f"PMCID {pmcid}"
             status, reason = "included", f"{OUTSIDE_SEARCH} ({ident})"
         rows.append({"study_id": s.study_id, "status": status, "reason": reason, "pmids": pmids})
     return pd.DataFrame(rows, columns=STATUS_COLUMNS)

@@ -47,9 +47,9 @@ def _check_ids(tables: dict[str, Table]) -> list[Problem]:
                         Problem(str(t.path), line, col, f"arm {rec[col]!r} is not an arm of {rec['study_id']!r}")
                     )
     for rec, line in _rows(tables["studies"]):
-        if rec.get("pmid") is None and rec.get("doi") is None:
+        if rec.get("pmid") is None and rec.get("doi") is None and rec.get("pmcid") is None:
             problems.append(Problem(str(tables["studies"].path), line, "pmid",
-                                    "a study needs a PMID or, where no page showed one, a DOI"))
+                                    "a study needs a PMID or, where no page showed one, a DOI or PMCID"))
         missing = {"experimental", "control"} - roles[rec["study_id"]]
         if missing:
             problems.append(

@@ -25,6 +25,11 @@ def _factor_column(d: pd.DataFrame, name: str) -> pd.Series:
         return (d[name].astype(str) != "").map({False: "all studies", True: "some left out"})
     if name == "crossover_r":
         return d[name].map(lambda v: "" if pd.isna(v) else f"r = {float(v):g}")
+    if name == "comparators":  # sets named by what they leave out of the largest one
+        sets = {c: c.split("|") for c in d[name].astype(str).unique()}
+        union = {x for members in sets.values() for x in members}
+        return d[name].astype(str).map(lambda c: "all listed" if set(sets[c]) == union
+                                       else "without " + ", ".join(sorted(union - set(sets[c]))))
     return d[name].astype(str)
 
 
@@ -36,7 +41,7 @@ def _level_rows(d: pd.DataFrame) -> list[tuple[str, str, str]]:
         if len(levels) < 2:
             continue
         for lev in levels:
-            short = lev if len(lev) <= 28 else lev[:26] + "…"
+            short = lev if len(lev) <= 36 else lev[:34] + "…"
             rows.append((f"{name.replace('_', ' ')}: {short}", name, lev))
     return rows
 
