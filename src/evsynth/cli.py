@@ -239,15 +239,27 @@ def _snapshot_build(args: argparse.Namespace) -> int:
 
 # -------------------------------------------------------------------------------------- run
 def _run_arguments(parser: argparse.ArgumentParser) -> None:
-    from evsynth import runner
+    """Add the ``evsynth run`` options (what ``make report`` calls) to ``parser``."""
+    import os
 
-    runner.add_arguments(parser)
+    parser.add_argument("targets", nargs="*",
+                        help="files or rules to build (default: the whole report); before the options")
+    cores = os.environ.get("CORES", "")
+    cores = int(cores) if cores.isdigit() and int(cores) > 0 else os.cpu_count() or 1
+    parser.add_argument("--cores", "-c", type=int, default=cores,
+                        help="CPU cores to use (default: $CORES or all)")
+    parser.add_argument("--config", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                        help="override config.yaml items (as Snakemake's --config)")
+    parser.add_argument("--configfile", nargs="+", action="extend", default=[], metavar="FILE",
+                        help="more config files, read after config.yaml (later ones win)")
+    parser.add_argument("--directory", "-d", default=".", help="the project folder (default: this one)")
 
 
 def _run(args: argparse.Namespace) -> int:
-    from evsynth import runner
+    """``evsynth run`` (:func:`evsynth.runner.run_pipeline`); extra config files are read after config.yaml."""
+    from evsynth.runner import run_pipeline
 
-    return runner.run(args)
+    return run_pipeline(Path(args.directory), args.cores, args.config, args.configfile, args.targets)
 
 
 # ----------------------------------------------------------------------------------- wiring

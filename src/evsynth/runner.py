@@ -20,7 +20,6 @@ and a second run stops with a message naming the first.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import errno
 import fcntl
@@ -302,7 +301,8 @@ def _missing_outputs(lines: list[str]) -> list[tuple[str, list[str]]]:
             continue
         files = []
         for follow in lines[i + 1:]:
-            if follow.startswith(("Shutting down", "Exiting", "Removing", "[")) or _ERROR_IN_RULE.match(follow):
+            ends = follow.startswith(("Shutting down", "Exiting", "Removing", "["))
+            if ends or _ERROR_IN_RULE.match(follow):
                 break
             f = re.match(r"^(\S+) \(missing locally", follow)
             if f:
@@ -379,7 +379,7 @@ def _run_child(cmd: list[str], root: Path, log: Path) -> int:
 
 def run_pipeline(root: Path, cores: int, config: list[str], configfiles: list[str], targets: list[str],
                  out=None, err=None) -> int:
-    """Run the pipeline in ``root``; print one summary line, or one line per failure; return the exit status."""
+    """Run the pipeline in ``root``: one summary line, or one line per failure; return the exit status."""
     out = out or sys.stdout
     err = err or sys.stderr
     root = Path(root).resolve()
@@ -419,21 +419,3 @@ def run_pipeline(root: Path, cores: int, config: list[str], configfiles: list[st
     for line in diagnose(text, root):
         print(line, file=err)
     return 1
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("targets", nargs="*",
-                        help="files or rules to build (default: the whole report); put them before the options")
-    cores = os.environ.get("CORES", "")
-    cores = int(cores) if cores.isdigit() and int(cores) > 0 else os.cpu_count() or 1
-    parser.add_argument("--cores", "-c", type=int, default=cores, help="CPU cores to use (default: $CORES or all)")
-    parser.add_argument("--config", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
-                        help="override config.yaml items as Snakemake's --config does (report='{notebooks: false}')")
-    parser.add_argument("--configfile", nargs="+", action="extend", default=[], metavar="FILE",
-                        help="more config files, read after config.yaml (later ones win)")
-    parser.add_argument("--directory", "-d", default=".", help="the project folder (default: this one)")
-
-
-def run(args: argparse.Namespace) -> int:
-    """``evsynth run``: see the module's description. Extra config files are read after config.yaml."""
-    return run_pipeline(Path(args.directory), args.cores, args.config, args.configfile, args.targets)

@@ -134,9 +134,9 @@ class Multiverse:
     def product(self) -> str:
         """The factor product behind :attr:`n_specs`, in words."""
         parts = [f"{name} ({n})" for name, n in self.factor_levels.items()]
-        return (f"{' x '.join(parts)} = {len(self.selections)} data selections; x {self.n_data_rows} selection x "
-                f"study-subset rows x estimator ({len(self.methods)}) x test ({len(self.tests)}) = "
-                f"{self.n_specs:,} specifications")
+        data = f"{' x '.join(parts)} = " if parts else ""
+        return (f"{data}{len(self.selections)} data selections with {self.n_data_rows:,} study subsets in all; "
+                f"x estimator ({len(self.methods)}) x test ({len(self.tests)}) = {self.n_specs:,} specifications")
 
     @property
     def label(self) -> str:

@@ -159,6 +159,8 @@ def read_table(name: str, spec: dict, path: Path, allow_empty: bool = False) -> 
         text = read_csv_text(path)
     except EncodingError as err:
         return table, [Problem(shown, err.line, None, err.detail)]
+    if not text.strip():
+        return table, [Problem(shown, None, None, "the file is empty (not even a header row)")]
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = reader.fieldnames or []
     unknown = [c for c in header if c not in columns]

@@ -16,6 +16,8 @@ from typing import Any
 
 from lxml import etree
 
+from evsynth.errors import InputError
+
 __all__ = ["NCT_PATTERN", "RECORD_FIELDS", "MedlineParseError", "find_invalid_utf8", "parse_medline"]
 
 #: Keys of every dict yielded by :func:`parse_medline`, in table order.
@@ -47,7 +49,7 @@ _RECORD_TAGS = ("PubmedArticle", "PubmedBookArticle", "DeleteCitation")
 _ROOT_TAGS = ("PubmedArticleSet",)
 
 
-class MedlineParseError(ValueError):
+class MedlineParseError(InputError, ValueError):
     """A file is not PubMed XML (wrong root element, malformed XML, or a record without a PMID)."""
 
 
