@@ -69,6 +69,7 @@ bench: setup
 	$(PY) bench/pooling.py
 	$(PY) bench/pipeline.py
 	$(PY) bench/dedup.py
+	$(PY) bench/multiverse.py
 
 clean:
 	rm -rf data/processed results .snakemake
