@@ -1,6 +1,6 @@
 # evsynth pipeline. Thin by design: every rule calls a function of the evsynth package.
 # Run: `make report` (or `snakemake --cores 2`). Config: config.yaml, checked against
-# workflow/schemas/config.schema.yaml, then turned once into the typed analysis plan
+# its schema (evsynth/schemas/config.schema.yaml), then turned once into the typed analysis plan
 # (evsynth.analyses.options) that every analysis step receives.
 import sys
 from pathlib import Path
@@ -17,7 +17,7 @@ configfile: "config.yaml"
 
 
 try:
-    validate_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml", source="config")
+    validate_config(config, source="config")
 except ConfigError as err:
     raise WorkflowError(f"invalid configuration:\n{err}")
 

@@ -1,4 +1,4 @@
-"""config.yaml is validated against workflow/schemas/config.schema.yaml; errors name the key."""
+"""config.yaml is validated against src/evsynth/schemas/config.schema.yaml; errors name the key."""
 
 import copy
 from pathlib import Path
@@ -9,7 +9,7 @@ import yaml
 from evsynth.config import ConfigError, load_config, validate_config
 
 ROOT = Path(__file__).resolve().parents[1]
-SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA = ROOT / "src" / "evsynth" / "schemas" / "config.schema.yaml"
 
 
 @pytest.fixture(scope="module")

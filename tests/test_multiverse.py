@@ -20,7 +20,7 @@ from evsynth.pooling import rma
 
 ROOT = Path(__file__).resolve().parents[1]
 EXTRACTION = ROOT / "data/raw/extraction"
-SCHEMA = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
+SCHEMA = yaml.safe_load((ROOT / "src/evsynth/schemas/config.schema.yaml").read_text())
 MV_SCHEMA = SCHEMA["properties"]["analysis"]["properties"]["multiverse"]["properties"]
 
 FACTORS = {"estimator": ["DL", "REML", "PM", "SJ", "ML", "EB", "FE"], "test": ["z", "knha", "adhoc"],

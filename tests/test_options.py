@@ -15,7 +15,7 @@ from evsynth.config import ConfigError, load_config
 from evsynth.extraction.vocabulary import outcome_kinds, study_ids
 
 ROOT = Path(__file__).resolve().parents[1]
-SCHEMA = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
+SCHEMA = yaml.safe_load((ROOT / "src/evsynth/schemas/config.schema.yaml").read_text())
 ANALYSIS = SCHEMA["properties"]["analysis"]["properties"]
 EXTRACTION = ROOT / "data/raw/extraction"
 

@@ -30,3 +30,34 @@ def test_readme_opens_with_the_two_commands():
     head = "\n".join(readme[:25])
     assert "make report" in head and "make test" in head
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_installed_wheel_validates_without_a_checkout(tmp_path):
+    """The JSON schemas ship as package data: `evsynth validate` and config checks work from a wheel."""
+    import shutil
+    import subprocess
+    import sys
+
+    uv = shutil.which("uv")
+    if uv is None:
+        import pytest
+
+        pytest.skip("uv is not on PATH (make setup installs it)")
+    wheels = tmp_path / "wheels"
+    subprocess.run([uv, "build", "--wheel", "--out-dir", str(wheels), str(ROOT)], check=True, capture_output=True,
+                   timeout=300)
+    wheel = next(wheels.glob("evsynth-*.whl"))
+    import zipfile
+
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {"evsynth/schemas/config.schema.yaml", "evsynth/schemas/extraction.schema.yaml"} <= names
+    target = tmp_path / "site"
+    subprocess.run([uv, "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(wheel)], check=True,
+                   capture_output=True, timeout=300)
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from evsynth.cli import main; "
+            "raise SystemExit(main(['validate', sys.argv[2]]))")
+    out = subprocess.run([sys.executable, "-c", code, str(target), str(ROOT / "data/raw/extraction")],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=300,
+                         env={"PATH": "/usr/bin:/bin", "PYTHONNOUSERSITE": "1"})
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "all tables valid" in out.stdout

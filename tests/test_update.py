@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import runpy
-import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -123,8 +122,6 @@ def test_failed_update_changes_nothing_and_says_why_in_one_line(project, monkeyp
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     config["pubmed"].update(p.pubmed)
     config["screening"] |= {"decisions": str(p.decisions)}
-    (p.root / "workflow" / "schemas").mkdir(parents=True)
-    shutil.copy(ROOT / "workflow" / "schemas" / "config.schema.yaml", p.root / "workflow" / "schemas")
     (p.root / "config.yaml").write_text(yaml.safe_dump(config))
     before = tree(p.root)
     monkeypatch.setattr("evsynth.update.EutilsClient", lambda *a, **k: fake_client(p.fake, p.root / "thr"))
@@ -174,8 +171,6 @@ def test_snapshot_refresh_without_a_live_search_is_one_line(tmp_path, capsys):
     (snap / "search.json").write_text("{}")
     config = yaml.safe_load((ROOT / "config.yaml").read_text())
     config["pubmed"] |= {"live_dir": str(tmp_path / "nowhere"), "snapshot_dir": str(snap)}
-    (tmp_path / "workflow" / "schemas").mkdir(parents=True)
-    shutil.copy(ROOT / "workflow" / "schemas" / "config.schema.yaml", tmp_path / "workflow" / "schemas")
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     code = evsynth_main(["snapshot-refresh", "--config", str(tmp_path / "config.yaml")])
     err = capsys.readouterr().err.strip().splitlines()

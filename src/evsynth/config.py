@@ -1,6 +1,6 @@
 """Load and validate the pipeline configuration (``config.yaml``).
 
-The schema lives in ``workflow/schemas/config.schema.yaml``; a bad key or value stops the run
+The schema ships with the package (``evsynth/schemas/config.schema.yaml``, :data:`SCHEMA_PATH`); a bad key or value stops the run
 with a message that names the key path (``analysis.method``) and what was wrong with it.
 """
 
@@ -12,6 +12,9 @@ import jsonschema
 import yaml
 
 from evsynth.errors import InputError
+
+#: the configuration schema, shipped as package data (an installed wheel validates configs too)
+SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "config.schema.yaml"
 
 
 class ConfigError(InputError, ValueError):
@@ -30,7 +33,7 @@ def _key_path(error: jsonschema.ValidationError) -> str:
     return path or "(top level)"
 
 
-def validate_config(config: dict, schema_path: Path, source: str = "config") -> dict:
+def validate_config(config: dict, schema_path: Path | None = None, source: str = "config") -> dict:
     """Check ``config`` against the schema; fill defaults the schema declares.
 
     Raises
@@ -38,7 +41,7 @@ def validate_config(config: dict, schema_path: Path, source: str = "config") -> 
     ConfigError
         naming each offending key, e.g. ``config.yaml: analysis.method: 'XX' is not one of [...]``.
     """
-    with open(schema_path, encoding="utf-8") as fh:
+    with open(schema_path or SCHEMA_PATH, encoding="utf-8") as fh:
         schema = yaml.safe_load(fh)
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
@@ -60,10 +63,10 @@ def validate_config(config: dict, schema_path: Path, source: str = "config") -> 
 
 
 def load_config(path: Path, schema_path: Path | None = None) -> dict:
-    """Read a YAML config file and validate it (schema: workflow/schemas next to the file by default)."""
+    """Read a YAML config file and validate it (against the package's schema by default)."""
     path = Path(path)
     if schema_path is None:
-        schema_path = path.resolve().parent / "workflow" / "schemas" / "config.schema.yaml"
+        schema_path = SCHEMA_PATH
     with open(path, encoding="utf-8") as fh:
         config = yaml.safe_load(fh) or {}
     return validate_config(config, schema_path, source=path.name)
