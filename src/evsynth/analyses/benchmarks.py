@@ -375,7 +375,7 @@ def report_section(comparison: pd.DataFrame, level: float, figure: Path | None =
     from evsynth.report.sections import esc, inline_svg, num, table
 
     lvl = f"{level:g}%"
-    parts = ["<h2 id='benchmarks'>Published meta-analyses, side by side</h2>",
+    parts = ["<h2 id='benchmarks'>10. Published meta-analyses, side by side</h2>",
              ("<p>Each published pooled estimate in <code>data/raw/benchmarks/published_pooled.csv</code> (read from "
              "the review's own page; source and address in the table) is placed beside our primary estimate for the "
              "same comparison, outcome, time window and measure. Ratios are compared on the log scale and the "

@@ -15,7 +15,7 @@ RATIO = {"RR", "OR", "HR"}
 # ----------------------------------------------------------------------------- helpers
 def esc(x) -> str:
     """HTML-escaped text of a cell; missing is empty, whole-number floats (counts, PMIDs) print as integers."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
+    if x is None or x is pd.NA or (isinstance(x, float) and math.isnan(x)):
         return ""
     if isinstance(x, float) and x.is_integer():
         x = int(x)
@@ -23,6 +23,8 @@ def esc(x) -> str:
 
 
 def num(x, digits: int = 2) -> str:
+    if x is None or x is pd.NA:
+        return ""
     try:
         x = float(x)
     except (TypeError, ValueError):
@@ -442,7 +444,7 @@ def sof_section(data) -> str:
             "certainty": "Certainty",
             "reasons": "Downgraded for"}
     rule_text = esc(rules.split("\n\n", 1)[1]) if rules else ""
-    return (f"<h2 id='sof'>8. Summary of findings (GRADE-style)</h2>{table(sof, cols, {'k', 'participants'})}"
+    return (f"<h2 id='sof'>9. Summary of findings (GRADE-style)</h2>{table(sof, cols, {'k', 'participants'})}"
             f"<details><summary>Downgrading rules</summary><pre>{rule_text}</pre></details>"
             f"<h3>Small-study effects</h3>"
             + table(data["bias"], {"analysis_id": "Analysis", "window": "Time", "k": "k", "egger_z": "Egger z",
@@ -458,7 +460,7 @@ def gaps_section(data) -> str:
                           data["side_effects"].loc[data["side_effects"].pooled.astype(str) == "True", "studies"]])
     used = {sid for cell in analysed.dropna() for sid in str(cell).split("|") if sid}
     unused = sorted(studies - used)
-    return (f"<h2 id='gaps'>9. What the data could not answer</h2>"
+    return (f"<h2 id='gaps'>11. What the data could not answer</h2>"
             f"<p>Numbers not reported are left empty and stay out of the analyses that need them; nothing is "
             f"imputed.</p><h3>Analyses not pooled ({len(not_pooled)})</h3>"
             + table(not_pooled, {"analysis_id": "Analysis", "window_label": "Time", "k": "k",
@@ -497,7 +499,7 @@ def multiverse_section(data) -> str:
     """How robust is each answer? Per multiverse: the share of specifications agreeing, the spread,
     the factors that move the estimate most, and the null-curve test (:mod:`evsynth.analyses.multiverse`)."""
     summary = (data.get("multiverse_summary") or {}).get("multiverses", [])
-    head = "<h2 id='multiverse'>How robust is each answer?</h2>"
+    head = "<h2 id='multiverse'>8. How robust is each answer?</h2>"
     if not summary:
         return head + "<p>No multiverse was requested (<code>analysis.multiverse.analyses</code> is empty).</p>"
     ci_label = data["plan"].level_label
