@@ -9,6 +9,7 @@ rule effects:
         excluded=P("effects_not_computed"),
     params:
         plan=PLAN,
+        plan_digest=PLAN.digest,  # reruns the step when any setting changes
     log:
         "logs/effects.log",
     script:
@@ -30,6 +31,7 @@ rule pool:
         bias=P("small_study_tests"),
     params:
         plan=PLAN,
+        plan_digest=PLAN.digest,  # reruns the step when any setting changes
     log:
         "logs/pool.log",
     script:

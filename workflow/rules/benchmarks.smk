@@ -13,6 +13,7 @@ rule benchmarks:
         png="results/figures/benchmarks.png",
     params:
         plan=PLAN,
+        plan_digest=PLAN.digest,  # reruns the step when any setting changes
     log:
         "logs/benchmarks.log",
     script:

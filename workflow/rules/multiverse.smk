@@ -16,6 +16,7 @@ rule multiverse:
         png=[f"{stem}.png" for stem in MULTIVERSE_FIGURES],
     params:
         plan=PLAN,
+        plan_digest=PLAN.digest,  # reruns the step when any setting changes
         figures="results/figures",
     log:
         "logs/multiverse.log",

@@ -23,6 +23,7 @@ rule report:
     params:
         config=config,
         plan=PLAN,
+        plan_digest=PLAN.digest,  # reruns the step when any setting changes
     log:
         "logs/report.log",
     script:

@@ -171,6 +171,15 @@ class AnalysisOptions:
         """The study ids of a named study set, or None (all studies) when ``name`` is None."""
         return None if name is None else frozenset(self.study_sets[name])
 
+    @property
+    def digest(self) -> str:
+        """A fingerprint of every setting. Rules pass it as a plain-text param beside the plan object:
+        Snakemake compares only plain params when deciding to rerun, so a changed setting reruns every
+        step that receives the plan."""
+        import hashlib
+
+        return hashlib.sha256(repr(self).encode("utf-8")).hexdigest()
+
     def with_settings(self, **changes) -> AnalysisOptions:
         """A copy with some settings changed (for sensitivity analyses and notebooks)."""
         return replace(self, **changes)
