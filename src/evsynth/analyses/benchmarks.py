@@ -275,7 +275,7 @@ def compare(pooled: pd.DataFrame, published: pd.DataFrame, level: float = 95.0,
     Parameters
     ----------
     pooled : DataFrame
-        ``data/processed/pooled.csv`` (columns of :data:`evsynth.analyses.pool.POOLED_COLUMNS`).
+        ``data/processed/pooled.csv`` (the registered `pooled` layout, :mod:`evsynth.processed`).
     published : DataFrame
         :func:`load_published`'s table.
     level : float

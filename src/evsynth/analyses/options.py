@@ -189,10 +189,6 @@ DEFAULTS = {f.name: f.default for f in fields(AnalysisOptions)
             if f.name not in ("windows", "analyses", "study_sets", "study_set", "multiverse")}
 
 
-def _err(key: str, message: str) -> ConfigError:
-    return ConfigError(f"config: analysis.{key}: {message}")
-
-
 def _nearest(name: str, known: Iterable[str]) -> str:
     close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
