@@ -275,3 +275,27 @@ def test_exports(result):
     assert bib.count("@article{") == 5 and "author = {Smith A and Jones B}" in bib and "pages = {3--4}" in bib
     m = metafor_csv(effects)
     assert {"yi", "vi", "n1i", "n2i", "m1i", "sd1i", "ai", "ci"} <= set(m.columns) and len(m) == len(effects)
+
+
+def test_study_set_restricts_side_effects_too():
+    """Before, a study set restricted the pooled results but not side_effects.csv."""
+    f = frames()
+    effects, _ = build_effects(f, plan())
+    res = run_plan(effects, f, plan(study_set="ketamine_only"))
+    ket = res.side_effects.set_index(["event", "drug"]).loc[("dissociation", "ketamine")]
+    assert ket.studies == "Aaa2018|Bbb2019" and ket.k_arms == 2
+    assert "esketamine" not in set(res.side_effects.drug)
+
+
+def test_incidence_and_rr_use_the_same_period():
+    """A trial reporting a term in two periods: incidence and RR/RD both use its first period."""
+    f = frames()
+    ae = f["adverse_events"]
+    later = ae[ae.study_id.isin(["Ccc2020", "Ddd2021"])].assign(period="zz_maintenance", events=1)
+    f["adverse_events"] = pd.concat([ae, later], ignore_index=True)
+    effects, res = run(f, plan(min_k_side_effects=2))
+    esk = res.side_effects.set_index(["event", "drug"]).loc[("dissociation", "esketamine")]
+    db = ae[(ae.study_id.isin(["Ccc2020", "Ddd2021"])) & (ae.arm_id == "exp")]
+    assert esk.events_exp == db.events.sum()  # the "db" period, not the later one
+    assert esk.rr_events == db.events.sum() + ae[(ae.study_id.isin(["Ccc2020", "Ddd2021"]))
+                                                 & (ae.arm_id == "ctl")].events.sum()

@@ -79,7 +79,19 @@ def test_missing_depression_outcomes_takes_the_one_default(config):
     (lambda a: a.update(depression_outcomes=["madrs", "response"]),
      "config: analysis.depression_outcomes[1]: 'response' is a binary outcome, not a scale"),
     (lambda a: a["analyses"][5].update(subgroups=["route"]),
-     "config: analysis.analyses[5].subgroups: side effects are reported by drug only; ['route'] cannot apply"),
+     "config: analysis.analyses[5].subgroups: side effects are always reported by drug; write [drug] or leave the "
+     "key out (['route'] cannot apply)"),
+    (lambda a: a["analyses"][5].update(subgroups=[]),
+     "config: analysis.analyses[5].subgroups: side effects are always reported by drug; write [drug] or leave the "
+     "key out ([] cannot apply)"),
+    (lambda a: a["analyses"][5].update(test="knha"),
+     "config: analysis.analyses[5].test: side effects are pooled with a z test (few, sparse trials); remove it"),
+    (lambda a: a["analyses"][5].update(measure="OR"),
+     "config: analysis.analyses[5].measure: side effects are reported as incidence, RR and RD; write RR"),
+    (lambda a: a["analyses"][5].update(timepoint_ref="first_dose"),
+     "config: analysis.analyses[5].timepoint_ref: side effects have no time window; remove it"),
+    (lambda a: a.update(test="adhoc", knha_truncate=False),
+     "config: analysis.knha_truncate: applies only with test: knha (test is 'adhoc'); remove it or use test: knha"),
 ])
 def test_bad_plan_is_an_error_naming_the_key(config, edit, message):
     import copy

@@ -159,6 +159,8 @@ TABLES["screening_queue"] = TableLayout(
     "records awaiting a screening decision, written by `evsynth update` (evsynth.update)", pipeline=False)
 
 DOCUMENTS: dict[str, JsonLayout] = {d.name: d for d in [
+    JsonLayout("analysis_plan", "analysis_plan.json", ("analysis", "digest"),
+               "the validated analysis section the run used (notebooks rebuild the plan from it)"),
     JsonLayout("search", "search.json", ("query", "count"), "the search behind the records"),
     JsonLayout("prisma", "prisma.json", ("identified_total", "screened", "included_studies"), "PRISMA 2020 counts"),
     JsonLayout("onset_timecourse", "onset_timecourse.json", (), "time courses and earliest/latest windows"),

@@ -1,6 +1,18 @@
 # Effect sizes and the analysis plan. Inputs are the included studies' tables only.
 
 
+rule plan:
+    output:
+        plan=P("analysis_plan"),
+    params:
+        analysis=config["analysis"],
+        plan_digest=PLAN.digest,  # rewritten (and the notebooks rerun) when any setting changes
+    log:
+        "logs/plan.log",
+    script:
+        "../scripts/plan.py"
+
+
 rule effects:
     input:
         **INCLUDED,

@@ -37,6 +37,7 @@ rule notebook:
         effects=P("effects"),
         screening=P("screening"),
         study_status=P("study_status"),
+        plan=P("analysis_plan"),
         figures=rules.figures.output.svg,
     output:
         html="results/notebooks/{nb}.html",

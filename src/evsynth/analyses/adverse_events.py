@@ -90,8 +90,12 @@ def side_effect_table(effects: pd.DataFrame, adverse: pd.DataFrame, arms: pd.Dat
         The ``arms`` table and :func:`evsynth.analyses.selection.study_attributes`.
     """
     method, level, min_k, comparators = spec.method, opts.level, opts.min_k_side_effects, opts.comparators
-    ae_rows = effects[effects.family.str.startswith("ae:")]
+    ae_rows = first_period(effects[effects.family.str.startswith("ae:")], "outcome")
     arm_counts = _arm_counts(adverse, arms, attrs)
+    members = opts.studies_in_set(spec.study_set)
+    if members is not None:
+        ae_rows = ae_rows[ae_rows.study_id.isin(members)]
+        arm_counts = arm_counts[arm_counts.study_id.isin(members)]
     rows = []
     for (event, drug), inc in arm_counts.groupby(["event", "drug"], sort=True):
         studies = sorted(inc.study_id.unique())
@@ -100,9 +104,6 @@ def side_effect_table(effects: pd.DataFrame, adverse: pd.DataFrame, arms: pd.Dat
             "events_exp": int(inc.events.sum()), "studies": "|".join(studies), "pooled": False, "level": level}
         comp = ae_rows[(ae_rows.outcome == event) & (ae_rows.study_id.map(attrs.drug) == drug)
                        & ae_rows.study_id.map(attrs.comparator).isin(comparators)]
-        # one period per study (the first, in the order of the effects table), as for the incidence
-        first_period = comp.groupby("study_id").period.transform("first")
-        comp = comp[comp.period == first_period]
         rr, rd = comp[comp.measure == "RR"], comp[comp.measure == "RD"]
         row["k"] = rr.study_id.nunique()
         row["participants"] = int(rr.n_exp.sum() + rr.n_ctrl_used.sum()) if len(rr) else 0
@@ -132,13 +133,22 @@ def side_effect_table(effects: pd.DataFrame, adverse: pd.DataFrame, arms: pd.Dat
                              na_position="last", kind="mergesort").reset_index(drop=True)
 
 
+def first_period(rows: pd.DataFrame, term: str = "event") -> pd.DataFrame:
+    """One reporting period per study and term: the first in alphabetical order (blank first).
+
+    Incidence and RR/RD both go through here, so that they describe the same period of a trial
+    that reports a term for several (e.g. induction and maintenance).
+    """
+    period = rows.period.fillna("").astype(str)
+    first = period.groupby([rows.study_id, rows[term]]).transform("min")
+    return rows[period == first]
+
+
 def _arm_counts(adverse: pd.DataFrame, arms: pd.DataFrame, attrs: pd.DataFrame) -> pd.DataFrame:
-    """Events / n per experimental arm and term; an arm reporting a term for several periods counts once
-    (its first period in alphabetical order, the period the RR/RD rows use too)."""
+    """Events / n per experimental arm and term, in the study's reporting period (:func:`first_period`)."""
     exp = arms[arms.role == "experimental"][["study_id", "arm_id"]]
-    rows = (term_rows(adverse).merge(exp, on=["study_id", "arm_id"])
-            .sort_values("period", kind="mergesort", na_position="first")
-            .drop_duplicates(["study_id", "arm_id", "event"]))
+    rows = first_period(term_rows(adverse).merge(exp, on=["study_id", "arm_id"])).drop_duplicates(
+        ["study_id", "arm_id", "event"])
     return pd.DataFrame({
         "study_id": rows.study_id, "arm_id": rows.arm_id, "event": rows.event,
         "drug": rows.study_id.map(attrs.drug), "events": rows.events.astype(float), "n": rows.n.astype(float),

@@ -258,6 +258,9 @@ def load_plan(analysis: Mapping, outcomes: Mapping[str, str] | None = None,
 
     method, test = settings.get("method", DEFAULTS["method"]), settings.get("test", DEFAULTS["test"])
     truncate = settings.get("knha_truncate", DEFAULTS["knha_truncate"])
+    if "knha_truncate" in a and test != "knha" and not any(s.get("test") == "knha" for s in a.get("analyses", [])):
+        problems.append(f"knha_truncate: applies only with test: knha (test is {test!r}); remove it"
+                        + (" or use test: knha" if test == "adhoc" and not truncate else ""))
     specs, seen = [], set()
     for i, s in enumerate(a.get("analyses", [])):
         key = f"analyses[{i}]"
@@ -357,11 +360,17 @@ def _check_spec(spec: AnalysisSpec, key: str, outcomes: Mapping[str, str] | None
     if spec.question == "side_effects":
         if spec.outcome != "adverse_events":
             problems.append(f"{key}.outcome: a side_effects analysis has outcome 'adverse_events'")
-        if set(spec.subgroups) - {"drug"}:
-            problems.append(f"{key}.subgroups: side effects are reported by drug only; "
-                            f"{sorted(set(spec.subgroups) - {'drug'})} cannot apply")
+        if "subgroups" in raw and list(spec.subgroups) != ["drug"]:
+            problems.append(f"{key}.subgroups: side effects are always reported by drug; write [drug] or leave "
+                            f"the key out ({list(spec.subgroups)} cannot apply)")
         if spec.sensitivity:
             problems.append(f"{key}.sensitivity: no sensitivity analysis is defined for side effects")
+        if spec.measure != "RR":
+            problems.append(f"{key}.measure: side effects are reported as incidence, RR and RD; write RR")
+        if "test" in raw:
+            problems.append(f"{key}.test: side effects are pooled with a z test (few, sparse trials); remove it")
+        if "timepoint_ref" in raw:
+            problems.append(f"{key}.timepoint_ref: side effects have no time window; remove it")
         return problems
     if spec.outcome in FAMILIES:
         allowed = FAMILIES[spec.outcome]

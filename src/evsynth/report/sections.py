@@ -117,7 +117,8 @@ def search_section(data) -> str:
             ("Searched in parts", f"{len(parts)} date-range parts (ESearch returns at most "
                                   f"{s.get('esearch_limit', 10000)} ids per request)" if s.get("split") else "no"),
             ("Snapshot / retrieval date", s.get("retrieval_date", "")),
-            ("Estimator", f"{data['plan'].method}, test {data['plan'].model_test}, level {data['plan'].level:g}%")]
+            ("Estimator", f"{data['plan'].method}, test {data['plan'].model_test}, level {data['plan'].level:g}% "
+                          "(plan defaults; each analysis below names its own estimator and test)")]
     body = "".join(f"<tr><th>{esc(k)}</th><td>{esc(val)}</td></tr>" for k, val in rows)
     soft = ", ".join(f"{esc(k)} {esc(val)}" for k, val in v.items())
     return (f"<h2 id='search'>1. What was searched, when and how</h2><table>{body}</table>"
