@@ -14,6 +14,7 @@ from evsynth.analyses.effect_table import build_effects
 from evsynth.analyses.options import MultiverseFactors, MultiverseOptions, load_plan
 from evsynth.analyses.selection import study_attributes
 from evsynth.config import ConfigError, load_config
+from evsynth.effects.generic import RATIO_MEASURES
 from evsynth.extraction.validate import load_frames
 from evsynth.extraction.vocabulary import outcome_kinds, study_ids
 from evsynth.pooling import rma
@@ -191,7 +192,7 @@ def test_equal_to_rma_on_a_random_sample(config, data, fitted):
         got = [r.beta, r.se, r.pval, r.tau2]
         want = [float(res.beta), float(res.se), float(res.pval), float(res.tau2)]
         assert np.allclose(got, want, rtol=0, atol=1e-8), (r.to_dict(), want)
-        lb, ub = (np.log(r.ci_lb), np.log(r.ci_ub)) if r.measure in M.RATIO else (r.ci_lb, r.ci_ub)
+        lb, ub = (np.log(r.ci_lb), np.log(r.ci_ub)) if r.measure in RATIO_MEASURES else (r.ci_lb, r.ci_ub)
         assert abs(lb - float(res.ci_lb)) <= 1e-8 and abs(ub - float(res.ci_ub)) <= 1e-8
 
 

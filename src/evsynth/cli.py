@@ -23,6 +23,18 @@ from pathlib import Path
 from evsynth.errors import EvsynthError, one_line
 
 
+def _failed(command: str, exc: BaseException, config: str, suffix: str = "") -> int:
+    """Print an expected failure as one line per problem (at most 20) and return exit status 1.
+
+    Config errors are :class:`~evsynth.errors.EvsynthError` and name their key; a YAML or value error
+    raised while reading the config is named by the config file.
+    """
+    lines = one_line(exc) if isinstance(exc, (EvsynthError, OSError)) else [f"{config}: {' '.join(str(exc).split())}"]
+    for line in lines[:20]:
+        print(f"evsynth {command}: error: {line}{suffix}", file=sys.stderr)
+    return 1
+
+
 # ------------------------------------------------------------------------------------- fetch
 def _fetch_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``evsynth fetch`` options to ``parser``."""
@@ -157,7 +169,7 @@ def _update(args: argparse.Namespace) -> int:
     """Run ``evsynth update``; return 0, or 1 with a one-line reason on stderr (nothing changed then)."""
     import yaml
 
-    from evsynth.config import ConfigError, load_config
+    from evsynth.config import load_config
     from evsynth.update import update
 
     log_file = _log_to_file(Path(args.log))
@@ -165,17 +177,8 @@ def _update(args: argparse.Namespace) -> int:
         config = load_config(Path(args.config))
         result = update(config["pubmed"], config["screening"], live_dir=args.live_dir,
                         history_dir=args.history_dir, queue_path=args.queue)
-    except (EvsynthError, ConfigError, yaml.YAMLError, OSError, ValueError) as exc:
-        if isinstance(exc, (EvsynthError, OSError)):
-            lines = one_line(exc)
-        elif isinstance(exc, ConfigError):
-            lines = [line for line in str(exc).splitlines() if line.strip()]
-        else:
-            lines = [f"{args.config}: {' '.join(str(exc).split())}"]
-        where = f" (log: {args.log})" if log_file else ""
-        for line in lines[:20]:
-            print(f"evsynth update: error: {line}{where}", file=sys.stderr)
-        return 1
+    except (EvsynthError, yaml.YAMLError, OSError, ValueError) as exc:
+        return _failed("update", exc, args.config, f" (log: {args.log})" if log_file else "")
     finally:
         if log_file is not None:
             logging.getLogger().removeHandler(log_file)
@@ -196,7 +199,7 @@ def _snapshot_refresh(args: argparse.Namespace) -> int:
     """Run ``evsynth snapshot-refresh``; return 0, or 1 with a one-line reason on stderr."""
     import yaml
 
-    from evsynth.config import ConfigError, load_config
+    from evsynth.config import load_config
     from evsynth.snapshot import refresh_snapshot
 
     try:
@@ -204,14 +207,8 @@ def _snapshot_refresh(args: argparse.Namespace) -> int:
         live = args.live_dir or pubmed.get("live_dir", "data/raw/pubmed-live")
         out = args.out or pubmed["snapshot_dir"]
         search = refresh_snapshot(live, out)
-    except (EvsynthError, ConfigError, yaml.YAMLError, OSError, ValueError) as exc:
-        if isinstance(exc, (EvsynthError, OSError)):
-            lines = one_line(exc)
-        else:
-            lines = [line for line in str(exc).splitlines() if line.strip()]
-        for line in lines[:20]:
-            print(f"evsynth snapshot-refresh: error: {line}", file=sys.stderr)
-        return 1
+    except (EvsynthError, yaml.YAMLError, OSError, ValueError) as exc:
+        return _failed("snapshot-refresh", exc, args.config)
     print(f"evsynth snapshot-refresh: {out}: {search['count']} records from the live search of "
           f"{search['retrieval_date']}", file=sys.stderr)
     return 0

@@ -87,6 +87,15 @@ def one_line(exc: BaseException, root: str | os.PathLike | None = None) -> list[
     return [f"{type(exc).__name__}: {text}" if text else type(exc).__name__]
 
 
+def nearest(name: str, known) -> str | None:
+    """The known name closest to a misspelt ``name`` (difflib ratio >= 0.6), or None; for messages such as
+    "'mards' is not a known outcome (did you mean 'madrs'?)"."""
+    import difflib
+
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
 def is_expected(exc: BaseException) -> bool:
     """True when ``exc`` is a failure the user can fix (shown without a traceback)."""
     return isinstance(exc, EvsynthError) or is_expected_oserror(exc)

@@ -20,6 +20,8 @@ from collections import Counter
 
 import pandas as pd
 
+from evsynth.extraction.included import OUTSIDE_SEARCH, study_status
+
 SCREENING_COLUMNS = ["record_id", "pmid", "source_db", "year", "title", "stage", "decision", "reason", "study_id"]
 
 
@@ -111,8 +113,6 @@ def screen(records: pd.DataFrame, decisions: pd.DataFrame, rules: dict,
     screening["pmid"] = screening["pmid"].astype("Int64")
     prisma = prisma_counts(records, screening, duplicates, unknown)
     if studies is not None:
-        from evsynth.extraction.included import OUTSIDE_SEARCH, study_status
-
         status = study_status(studies, screening)
         other = status[(status.status == "included") & status.reason.str.startswith(OUTSIDE_SEARCH)]
         prisma["other_methods_studies"] = other.study_id.tolist()

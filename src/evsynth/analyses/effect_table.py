@@ -27,6 +27,7 @@ import pandas as pd
 from evsynth.analyses.adverse_events import term_rows
 from evsynth.analyses.options import AnalysisOptions
 from evsynth.effects import escalc, from_ci, from_se
+from evsynth.effects.generic import RATIO_MEASURES
 from evsynth.effects.paired import paired_variance
 from evsynth.extraction.conversions import sd_from_ci, sd_from_se
 from evsynth.processed import layout, read_table
@@ -266,7 +267,7 @@ def _contrast_effects(contrasts: pd.DataFrame, studies: pd.DataFrame, arms: pd.D
         else:
             res, how = from_se([c.estimate], [c.se], measure=measure), "from reported SE"
         yi = float(res.yi.iloc[0])
-        if measure in ("HR", "RR", "OR") and isinstance(c.reference_arm, str) and c.reference_arm == c.arm_id:
+        if measure in RATIO_MEASURES and isinstance(c.reference_arm, str) and c.reference_arm == c.arm_id:
             # the source's ratio is control / drug: the project's direction is drug / control
             yi = -yi
             how += f"; inverted (the source's reference arm is {c.arm_id}, the drug arm)"

@@ -11,13 +11,14 @@ interval on the natural scale.
 from __future__ import annotations
 
 import warnings
+
 import numpy as np
 import pandas as pd
 
+from evsynth.effects.generic import RATIO_MEASURES
 from evsynth.pooling import rma
 from evsynth.processed import layout
 
-RATIO = {"RR", "OR", "HR"}
 POOLED_COLUMNS = layout("pooled").column_names
 STUDY_COLUMNS = layout("pooled_studies").column_names
 
@@ -25,7 +26,7 @@ STUDY_COLUMNS = layout("pooled_studies").column_names
 def natural(x, measure: str):
     """Back-transform from the model scale: exp() for ratio measures."""
     x = np.asarray(x, float)
-    return np.exp(x) if measure in RATIO else x
+    return np.exp(x) if measure in RATIO_MEASURES else x
 
 
 def participants(rows: pd.DataFrame) -> int:
@@ -80,7 +81,7 @@ def pooled_row(base: dict, rows: pd.DataFrame, res, reason: str, measure: str, l
     row.update(k=len(rows), n_studies=rows.study_id.nunique() if len(rows) else 0,
                participants=participants(rows) if len(rows) else 0,
                studies="|".join(sorted(rows.study_id.unique())) if len(rows) else "",
-               null_value=1 if measure in RATIO else 0, measure=measure, reason=reason, pooled=res is not None,
+               null_value=1 if measure in RATIO_MEASURES else 0, measure=measure, reason=reason, pooled=res is not None,
                level=level)
     if res is None:
         return row

@@ -41,13 +41,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evsynth.analyses.fitting import natural
 from evsynth.analyses.options import AnalysisOptions, AnalysisSpec, MultiverseOptions, Window
 from evsynth.analyses.selection import select_window
 from evsynth.config import ConfigError
+from evsynth.effects.generic import RATIO_MEASURES
 from evsynth.pooling.batch import rma_batch
 from evsynth.processed import layout
 
-RATIO = {"RR", "OR", "HR"}
 COLUMNS = layout("multiverse").column_names
 #: the factors of a specification, in the order of the table and the figure's choice panel
 FACTORS = ("estimator", "test", "crossover_r", "first_period_only", "outcome_order", "comparators",
@@ -121,7 +122,7 @@ class Multiverse:
 
     @property
     def null_value(self) -> float:
-        return 1.0 if self.measure in RATIO else 0.0
+        return 1.0 if self.measure in RATIO_MEASURES else 0.0
 
     @property
     def n_data_rows(self) -> int:
@@ -389,9 +390,8 @@ def fit_chunks(mv: Multiverse, chunk_size: int = 20000) -> Iterator[pd.DataFrame
         chunk = pd.concat(frames, ignore_index=True)
         chunk["spec"] = np.arange(spec_id, spec_id + len(chunk))
         spec_id += len(chunk)
-        nat = np.exp if mv.measure in RATIO else (lambda x: x)
-        chunk["estimate"] = nat(chunk.beta)
-        chunk["ci_lb"], chunk["ci_ub"] = nat(chunk.ci_lb), nat(chunk.ci_ub)
+        chunk["estimate"] = natural(chunk.beta, mv.measure)
+        chunk["ci_lb"], chunk["ci_ub"] = natural(chunk.ci_lb, mv.measure), natural(chunk.ci_ub, mv.measure)
         chunk = chunk.assign(analysis_id=mv.analysis_id, window=mv.window, split=mv.split, measure=mv.measure,
                              level=alpha_label)
         yield chunk[COLUMNS]
@@ -451,7 +451,7 @@ def curve_summary(table: pd.DataFrame) -> dict:
     CI lies wholly on one side of the null, ``ci_excludes_null_same`` those on the primary's side.
     """
     pooled = table[table.beta.notna()]
-    null = 1.0 if str(table.measure.iloc[0]) in RATIO else 0.0
+    null = 1.0 if str(table.measure.iloc[0]) in RATIO_MEASURES else 0.0
     prim = table[table.primary.astype(bool)]
     ref = float(prim.beta.iloc[0]) if len(prim) and pd.notna(prim.beta.iloc[0]) else (
         float(pooled.beta.median()) if len(pooled) else math.nan)

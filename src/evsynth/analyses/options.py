@@ -15,13 +15,13 @@ study sets and the studies they name.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 
 from evsynth.config import ConfigError
+from evsynth.effects.generic import RATIO_MEASURES
+from evsynth.errors import nearest
 
-RATIO_MEASURES = ("RR", "OR", "HR")
 SUBGROUP_VARIABLES = ("drug", "route", "comparator", "population", "regimen", "design")
 SENSITIVITY_VARIANTS = ("crossover_r", "first_period_only", "exclude_high_rob", "fixed_effect", "endpoint_only",
                         "leave_one_out", "exclude_reported_smd")
@@ -190,8 +190,8 @@ DEFAULTS = {f.name: f.default for f in fields(AnalysisOptions)
 
 
 def _nearest(name: str, known: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    close = nearest(name, known)
+    return f" (did you mean {close!r}?)" if close else ""
 
 
 def load_plan(analysis: Mapping, outcomes: Mapping[str, str] | None = None,

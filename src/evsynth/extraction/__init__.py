@@ -8,7 +8,6 @@ conversions     SD from SE/CI, mean/SD from median and IQR/range, combining and 
 """
 
 from .tables import ExtractionError, Problem
-from .validate import load_frames
-from .validate import validate
+from .validate import load_frames, validate
 
 __all__ = ["ExtractionError", "Problem", "load_frames", "validate"]

@@ -10,7 +10,6 @@ message naming the file, the row (as the line number in the CSV file) and the co
 from __future__ import annotations
 
 import csv
-import difflib
 import io
 import math
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ import jsonschema
 import pandas as pd
 import yaml
 
-from evsynth.errors import InputError
+from evsynth.errors import InputError, nearest
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "extraction.schema.yaml"
 
@@ -166,9 +165,9 @@ def read_table(name: str, spec: dict, path: Path, allow_empty: bool = False) -> 
     unknown = [c for c in header if c not in columns]
     missing = [c for c in required if c not in header]
     for c in unknown:
-        near = difflib.get_close_matches(c, list(columns), n=1)
+        near = nearest(c, columns)
         problems.append(Problem(shown, 1, c, "unknown column (not in the schema)"
-                                + (f"; did you mean {near[0]!r}?" if near else "")))
+                                + (f"; did you mean {near!r}?" if near else "")))
     for c in sorted(missing):
         problems.append(Problem(shown, 1, c, "required column is missing from the header"))
     if unknown or missing:

@@ -8,12 +8,12 @@ terms are in the controlled vocabulary.
 
 from __future__ import annotations
 
-import difflib
 from collections import defaultdict
 from pathlib import Path
 
 import pandas as pd
 
+from evsynth.errors import nearest
 from evsynth.extraction.tables import ExtractionError, Problem, Table, load_tables
 
 RATIO_MEASURES = {"RR", "OR", "HR"}
@@ -132,8 +132,8 @@ def _check_intervals(tables: dict[str, Table]) -> list[Problem]:
 
 
 def _nearest(name: str, known) -> str:
-    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
-    return f" (nearest known: {close[0]!r})" if close else ""
+    close = nearest(name, known)
+    return f" (nearest known: {close!r})" if close else ""
 
 
 def _check_vocabulary(tables: dict[str, Table]) -> list[Problem]:

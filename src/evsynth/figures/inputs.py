@@ -8,7 +8,6 @@ the checks below.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from evsynth.errors import InputError
-from evsynth.processed import ProcessedTableError, read_table
+from evsynth.processed import ProcessedTableError, read_document, read_table
 
 ROB_DOMAINS = ["rob_randomization", "rob_deviations", "rob_missing", "rob_measurement", "rob_selection"]
 ROB_COLUMNS = ROB_DOMAINS + ["rob_overall"]
@@ -44,18 +43,6 @@ class Inputs:
     studies: pd.DataFrame
     prisma: dict = field(default_factory=dict)
     duration: dict | None = None
-
-
-def read_json_file(path: str | Path) -> object:
-    """Load JSON, naming the file and position when it is malformed."""
-    path = Path(path)
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
-    except FileNotFoundError:
-        raise FigureInputError(f"{path}: file not found") from None
-    except json.JSONDecodeError as err:
-        raise FigureInputError(f"{path}: invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}") from None
 
 
 def check_rob(studies: pd.DataFrame, path: Path) -> None:
@@ -140,12 +127,12 @@ def load_inputs(paths: Mapping[str, str | Path]) -> Inputs:
         return Inputs(
             pooled=read_table("pooled", paths["pooled"]),
             pooled_studies=read_table("pooled_studies", paths["pooled_studies"]),
-            onset=check_onset(read_json_file(paths["onset_timecourse"]), Path(paths["onset_timecourse"])),
+            onset=check_onset(read_document("onset_timecourse", paths["onset_timecourse"]), Path(paths["onset_timecourse"])),
             side_effects=read_table("side_effects", paths["side_effects"]),
             small_study=read_table("small_study_tests", paths["small_study_tests"]),
             studies=studies,
-            prisma=check_prisma(read_json_file(paths["prisma"]), Path(paths["prisma"])),
-            duration=(check_duration(read_json_file(paths["duration_timecourse"]),
+            prisma=check_prisma(read_document("prisma", paths["prisma"]), Path(paths["prisma"])),
+            duration=(check_duration(read_document("duration_timecourse", paths["duration_timecourse"]),
                                      Path(paths["duration_timecourse"]))
                       if "duration_timecourse" in paths else None),
         )

@@ -10,6 +10,7 @@ parser    ``parse_medline``: streaming MEDLINE XML parser
 cli       ``evsynth fetch``
 """
 
+from evsynth.parsers.medline_xml import RECORD_FIELDS, MedlineParseError, parse_medline
 from evsynth.pubmed.client import (
     EutilsClient,
     EutilsError,
@@ -18,7 +19,6 @@ from evsynth.pubmed.client import (
     MissingRecordsError,
     SearchResult,
 )
-from evsynth.parsers.medline_xml import RECORD_FIELDS, MedlineParseError, parse_medline
 from evsynth.pubmed.retrieve import fetch
 from evsynth.pubmed.throttle import FileThrottle
 

@@ -44,8 +44,8 @@ from tqdm import tqdm
 
 from evsynth import __version__
 from evsynth.io import atomic_path
-from evsynth.pubmed.client import ESEARCH_MAX_RESULTS, EutilsClient, resolve_eutils_url
 from evsynth.parsers.medline_xml import MedlineParseError, pmids_in_file
+from evsynth.pubmed.client import ESEARCH_MAX_RESULTS, EutilsClient, resolve_eutils_url
 from evsynth.pubmed.search import PubmedSearch, normalise_date_ranges, search_pubmed
 from evsynth.pubmed.throttle import FileThrottle
 

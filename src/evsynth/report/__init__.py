@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import html
 import platform
-from importlib import metadata
 from collections.abc import Mapping
+from importlib import metadata
 from pathlib import Path
 
 from evsynth import __version__
